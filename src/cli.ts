@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+// dpbench's command line: thin wiring; each command is lazy-imported from src/commands/. Errors map to exit
+// codes in one place: 104 invalid configuration, 99 thresholds breached, 3 missing prerequisites, 130 interrupted.
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { DpbenchError } from './errors.ts';
+
+export function intList(value: string): number[] {
+  const parts = value.split(',').map((v) => v.trim().replace(/_/g, ''));
+  if (parts.some((p) => !/^\d+$/.test(p))) throw new InvalidArgumentError(`expected comma-separated integers such as 1,1000, got "${value}"`);
+  return parts.map(Number);
+}
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
+  return n;
+}
+export function positiveInt(value: string): number {
+  const n = positiveNumber(value);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`expected a whole number, got "${value}"`);
+  return n;
+}
+const list = (value: string): string[] => value.split(',').map((v) => v.trim()).filter(Boolean);
+
+export function buildProgram(): Command {
+  const program = new Command('dpbench')
+    .description('benchmark and conformance harness for Kubernetes datapaths (kube-proxy iptables/nftables, eBPF, XDP)')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+
+  program
+    .command('run')
+    .description('run a scenario on lab clusters and write results.json, samples.csv, environment.json')
+    .argument('<scenario>', 'a name from scenarios/ (e.g. smoke) or a path to a scenario .yaml')
+    .option('--datapaths <list>', 'override the datapaths, e.g. none,iptables', list)
+    .option('--services <list>', 'override the service-count steps, e.g. 1,1000', intList)
+    .option('--samples <n>', 'override samples per workload', positiveInt)
+    .option('--duration <seconds>', 'override seconds per sample', positiveNumber)
+    .option('--out <dir>', 'output directory (default reports/<run-id>/)')
+    .option('--quiet', 'no progress display')
+    .action(async (scenario: string, opts) => (await import('./commands/run.ts')).runCommand(scenario, opts));
+
+  const lab = program.command('lab').description('a lab cluster to explore by hand');
+  lab
+    .command('up')
+    .description('create a lab cluster, program it and leave it running')
+    .option('--datapath <name>', 'datapath to program', 'iptables')
+    .option('--services <n>', 'number of services (including the netperf target)', positiveInt, 1)
+    .option('--shape <name>', 'cluster shape from clusters/', 'lab-2node')
+    .option('--backends <n>', 'endpoints per filler service', positiveInt, 3)
+    .option('--iptables-backend <nft|legacy>', 'iptables flavour', 'nft')
+    .action(async (opts) => (await import('./commands/lab.ts')).labUp(opts));
+  lab
+    .command('down')
+    .description('remove lab clusters created by `lab up` (all of them, or one prefix)')
+    .argument('[prefix]', 'the prefix printed by `lab up`')
+    .action(async (prefix?: string) => (await import('./commands/lab.ts')).labDown(prefix));
+  lab
+    .command('status')
+    .description('list lab clusters, their pods and how to exec into them')
+    .action(async () => (await import('./commands/lab.ts')).labStatus());
+
+  program
+    .command('doctor')
+    .description('check every prerequisite: root, kernel features, binaries and versions, with the fix for each')
+    .action(async () => (await import('./commands/doctor.ts')).doctorCommand());
+
+  program
+    .command('clean')
+    .description('remove what crashed runs left behind: namespaces, processes, bpffs pins (named dpb-…)')
+    .option('--all', 'also remove clusters left running by `lab up`')
+    .action(async (opts) => (await import('./commands/clean.ts')).cleanCommand(opts));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; usage errors are configuration errors
+      return e.exitCode === 0 ? 0 : 104;
+    }
+    if (e instanceof DpbenchError) {
+      process.stderr.write(`dpbench: ${e.message}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`dpbench: unexpected error: ${(e as Error).stack ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/bin/dpbench.js')) {
+  process.exit(await main(process.argv.slice(2)));
+}

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+// The agent process: runs inside one node's network namespace (started with nsenter), receives cluster state
+// over IPC and programs the node with one datapath. In kind/kubeconfig mode the same agent is fed by informers.
+import { DATAPATH_AGENTS, type DatapathAgent } from '../types.ts';
+import type { AgentApi, AgentMethod, RpcRequest, RpcResponse } from './rpc.ts';
+
+if (!process.send) {
+  console.error('dpbench agent: must be started by dpbench with an IPC channel');
+  process.exit(2);
+}
+
+let agent: DatapathAgent | undefined;
+
+async function handle(req: RpcRequest): Promise<unknown> {
+  const method: AgentMethod = req.method;
+  switch (method) {
+    case 'init': {
+      const params = req.params as AgentApi['init']['params'];
+      const make = DATAPATH_AGENTS[params.datapath];
+      if (!make) throw new Error(`datapath ${params.datapath} is not implemented by this agent`);
+      agent = await make();
+      await agent.init(params);
+      return { pid: process.pid };
+    }
+    case 'sync':
+      if (!agent) throw new Error('sync before init');
+      return await agent.sync(req.params as AgentApi['sync']['params']);
+    case 'cleanup':
+      await agent?.cleanup();
+      return null;
+    case 'usage': {
+      const u = process.cpuUsage();
+      return { userUs: u.user, systemUs: u.system, rssBytes: process.memoryUsage().rss };
+    }
+  }
+}
+
+// one request at a time: a datapath's syncs must not interleave
+let queue: Promise<void> = Promise.resolve();
+process.on('message', (msg: RpcRequest) => {
+  queue = queue.then(async () => {
+    let res: RpcResponse;
+    try {
+      res = { id: msg.id, result: await handle(msg) };
+    } catch (e) {
+      const err = e as Error;
+      res = { id: msg.id, error: { name: err.name, message: err.message } };
+    }
+    process.send!(res);
+  });
+});
+// the runner going away (crash, kill) closes the channel: exit rather than linger in a namespace
+process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));
+process.send({ ready: true, pid: process.pid });

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+// What every datapath agent implements and reports, whatever it programs (iptables, nftables, BPF maps).
+import type { ClusterState, NodeContext } from '../cluster/state.ts';
+import type { Datapath } from '../runner/scenario/schema.ts';
+
+export interface AgentInit {
+  datapath: Datapath;
+  node: NodeContext;
+  options: { iptablesBackend: 'nft' | 'legacy' };
+}
+
+/** one sync of the node to a cluster state: kube-proxy's sync_proxy_rules_duration_seconds and friends */
+export interface SyncReport {
+  datapath: Datapath;
+  node: string;
+  /** whole sync: compute + program (what kube-proxy's sync_proxy_rules_duration_seconds measures) */
+  durationMs: number;
+  /** turning objects into rules / entries */
+  renderMs: number;
+  /** handing them to the kernel (iptables-restore, nft -f, map updates) */
+  applyMs: number;
+  /** rules or map entries programmed by this sync */
+  rules: number;
+  /** service ports and ready endpoints the datapath saw */
+  servicePorts: number;
+  endpoints: number;
+  /** datapath-specific facts, e.g. the target service's position in the lookup order */
+  detail: Record<string, number | string>;
+}
+
+export interface DatapathAgent {
+  init(init: AgentInit): Promise<void>;
+  sync(state: ClusterState): Promise<SyncReport>;
+  /** removes what this agent programmed (namespace deletion would, too; this makes `lab` reuse clean) */
+  cleanup(): Promise<void>;
+}
+
+/** datapath name → lazy constructor; the one place new datapaths are registered */
+export const DATAPATH_AGENTS: Record<string, () => Promise<DatapathAgent>> = {
+  none: async () => new (await import('./none.ts')).NoneAgent(),
+  iptables: async () => new (await import('./iptables/agent.ts')).IptablesAgent(),
+};

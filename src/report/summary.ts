@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+// The console summary printed at the end of a run: medians with their 95% CI per datapath × step × workload,
+// then each datapath's sync time and rule count per step.
+import type { ResultRecord, Results } from '../runner/results.ts';
+import { fmt, textTable } from './table.ts';
+
+function find(results: ResultRecord[], base: ResultRecord, metric: string): ResultRecord | undefined {
+  return results.find((r) => r.datapath === base.datapath && r.services === base.services && r.test === base.test && r.path === base.path && r.metric === metric);
+}
+
+function withCi(r: ResultRecord | undefined): string {
+  if (!r?.summary) return '-';
+  const s = r.summary;
+  return `${fmt(s.median)} (${fmt(s.ci95.low)}–${fmt(s.ci95.high)})`;
+}
+
+export function renderSummary(res: Results): string {
+  const rows: string[][] = [];
+  const heads = res.results.filter((r) => r.metric === 'latency_p50' || r.metric === 'throughput');
+  heads.sort((a, b) => a.test.localeCompare(b.test) || a.path.localeCompare(b.path) || a.services - b.services || a.datapath.localeCompare(b.datapath));
+  for (const r of heads) {
+    const stream = r.metric === 'throughput';
+    const total = r.samples.length + r.invalid.length;
+    rows.push([
+      r.test,
+      r.path,
+      String(r.services),
+      r.datapath,
+      stream ? '-' : withCi(r),
+      stream ? '-' : withCi(find(res.results, r, 'latency_p99')),
+      stream ? withCi(r) : withCi(find(res.results, r, 'transaction_rate')),
+      `${r.samples.length}/${total}`,
+    ]);
+  }
+  const out = [
+    textTable(['test', 'path', 'services', 'datapath', 'p50 µs (95% CI)', 'p99 µs (95% CI)', 'tx/s | Mbit/s (95% CI)', 'valid'], rows),
+  ];
+  const syncRows = res.results
+    .filter((r) => r.test === 'sync' && r.metric === 'sync_duration' && r.datapath !== 'none')
+    .sort((a, b) => a.datapath.localeCompare(b.datapath) || a.services - b.services)
+    .map((r) => {
+      const rules = find(res.results, r, 'rules');
+      return [r.datapath, String(r.services), fmt(r.summary?.median), fmt(r.summary?.max), fmt(rules?.summary?.max)];
+    });
+  if (syncRows.length) out.push('', textTable(['datapath', 'services', 'sync ms (median node)', 'sync ms (max)', 'rules per node'], syncRows));
+  const invalid = res.samples.filter((s) => !s.valid);
+  if (invalid.length) {
+    out.push('', `${invalid.length} invalid sample(s), kept out of the statistics:`);
+    for (const s of invalid.slice(0, 10)) out.push(`  ${s.datapath} services=${s.services} ${s.test} ${s.path} #${s.sample}: ${s.reasons.join('; ')}`);
+    if (invalid.length > 10) out.push(`  … and ${invalid.length - 10} more (see samples.csv)`);
+  }
+  return out.join('\n');
+}

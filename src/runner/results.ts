@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: Apache-2.0
+// The results contract (documented in README "Results"): every later stage — report, compare, CI — reads only
+// results.json. One record per datapath × scale step × workload × metric, with every sample kept.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import { summarize, type Summary } from '../measure/stats.ts';
+import type { Environment } from '../measure/environment.ts';
+import type { SyncReport } from '../datapath/types.ts';
+import type { Datapath, TrafficPath } from './scenario/schema.ts';
+
+export const RESULTS_SCHEMA_VERSION = 1;
+
+export interface SampleRecord {
+  datapath: Datapath;
+  services: number;
+  test: string;
+  path: TrafficPath;
+  /** 1-based sample number within datapath × step × workload */
+  sample: number;
+  /** position of this datapath in the sample round's rotation (0 = ran first) */
+  order: number;
+  startedAt: string;
+  valid: boolean;
+  /** why the sample is kept out of the statistics (empty when valid) */
+  reasons: string[];
+  latencyUs?: { min: number; p50: number; p90: number; p99: number; mean: number; max: number; stddev: number };
+  transactionsPerSec?: number;
+  throughputMbps?: number;
+  target: {
+    host: string;
+    port: number;
+    /** service: through a ClusterIP; pod: straight to the pod; direct: `none` datapath's stand-in for a service */
+    kind: 'service' | 'pod' | 'direct';
+    serverPod: string;
+    /** 1-based position of the target in the datapath's service lookup order, when it has one */
+    lookupPosition?: number;
+  };
+  placement: { clientPod: string; serverPod: string; sameNode: boolean; clientCpu: number; serverCpu: number };
+  netperf: { argv: string[]; code: number | null; durationMs: number };
+}
+
+export interface ResultRecord {
+  datapath: Datapath;
+  services: number;
+  test: string;
+  path: string;
+  metric: string;
+  unit: string;
+  /** values of the valid samples, in sample order */
+  samples: number[];
+  /** null when no sample was valid */
+  summary: Summary | null;
+  invalid: { sample: number; reasons: string[] }[];
+}
+
+export interface SyncRecord extends SyncReport {
+  services: number;
+}
+
+export interface Results {
+  schemaVersion: number;
+  run: {
+    id: string;
+    scenario: string;
+    description: string;
+    scenarioFile: string;
+    startedAt: string;
+    finishedAt: string;
+    durationS: number;
+    argv: string[];
+    datapaths: Datapath[];
+    serviceSteps: number[];
+    backendsPerService: number;
+    cluster: { provider: string; shape: string; nodes: number; podsPerNode: number };
+    workloads: { test: string; path: string; duration: number; samples: number }[];
+    /** false when the run stopped early (the results hold what was measured) */
+    complete: boolean;
+  };
+  environment: Environment;
+  syncs: SyncRecord[];
+  results: ResultRecord[];
+  samples: SampleRecord[];
+}
+
+/** the metrics one sample yields, by test */
+export function sampleMetrics(s: SampleRecord): { metric: string; unit: string; value: number | undefined }[] {
+  if (s.test === 'TCP_STREAM') return [{ metric: 'throughput', unit: 'Mbit/s', value: s.throughputMbps }];
+  return [
+    { metric: 'latency_p50', unit: 'us', value: s.latencyUs?.p50 },
+    { metric: 'latency_p90', unit: 'us', value: s.latencyUs?.p90 },
+    { metric: 'latency_p99', unit: 'us', value: s.latencyUs?.p99 },
+    { metric: 'latency_mean', unit: 'us', value: s.latencyUs?.mean },
+    { metric: 'transaction_rate', unit: 'tx/s', value: s.transactionsPerSec },
+  ];
+}
+
+/** groups samples into result records; sync durations become records of test "sync" too */
+export function aggregate(samples: SampleRecord[], syncs: SyncRecord[]): ResultRecord[] {
+  const groups = new Map<string, ResultRecord>();
+  for (const s of samples) {
+    for (const m of sampleMetrics(s)) {
+      const key = [s.datapath, s.services, s.test, s.path, m.metric].join('|');
+      let rec = groups.get(key);
+      if (!rec) {
+        rec = { datapath: s.datapath, services: s.services, test: s.test, path: s.path, metric: m.metric, unit: m.unit, samples: [], summary: null, invalid: [] };
+        groups.set(key, rec);
+      }
+      if (s.valid && m.value !== undefined) rec.samples.push(m.value);
+      else if (!rec.invalid.some((i) => i.sample === s.sample)) rec.invalid.push({ sample: s.sample, reasons: s.reasons });
+    }
+  }
+  for (const y of syncs) {
+    for (const [metric, unit, value] of [
+      ['sync_duration', 'ms', y.durationMs],
+      ['rules', 'count', y.rules],
+    ] as const) {
+      const key = [y.datapath, y.services, 'sync', 'control-plane', metric].join('|');
+      let rec = groups.get(key);
+      if (!rec) {
+        rec = { datapath: y.datapath, services: y.services, test: 'sync', path: 'control-plane', metric, unit, samples: [], summary: null, invalid: [] };
+        groups.set(key, rec);
+      }
+      rec.samples.push(value);
+    }
+  }
+  const out = [...groups.values()];
+  for (const r of out) r.summary = r.samples.length ? summarize(r.samples) : null;
+  return out;
+}
+
+const CSV_COLUMNS = [
+  'datapath', 'services', 'test', 'path', 'sample', 'order', 'startedAt', 'valid', 'reasons',
+  'p50_us', 'p90_us', 'p99_us', 'mean_us', 'min_us', 'max_us', 'transactions_per_s', 'throughput_mbps',
+  'target_kind', 'target_host', 'lookup_position', 'client_pod', 'server_pod', 'same_node', 'client_cpu', 'server_cpu',
+];
+
+export function samplesCsv(samples: SampleRecord[]): string {
+  return stringify(
+    samples.map((s) => [
+      s.datapath, s.services, s.test, s.path, s.sample, s.order, s.startedAt, s.valid, s.reasons.join('; '),
+      s.latencyUs?.p50, s.latencyUs?.p90, s.latencyUs?.p99, s.latencyUs?.mean, s.latencyUs?.min, s.latencyUs?.max,
+      s.transactionsPerSec, s.throughputMbps,
+      s.target.kind, s.target.host, s.target.lookupPosition, s.placement.clientPod, s.placement.serverPod,
+      s.placement.sameNode, s.placement.clientCpu, s.placement.serverCpu,
+    ]),
+    { header: true, columns: CSV_COLUMNS },
+  );
+}
+
+export function writeResults(dir: string, results: Results): { json: string; csv: string; environment: string } {
+  mkdirSync(dir, { recursive: true });
+  const files = { json: join(dir, 'results.json'), csv: join(dir, 'samples.csv'), environment: join(dir, 'environment.json') };
+  writeFileSync(files.json, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(files.csv, samplesCsv(results.samples));
+  writeFileSync(files.environment, `${JSON.stringify(results.environment, null, 2)}\n`);
+  return files;
+}

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: Apache-2.0
+// One run of a scenario: a lab cluster per datapath side by side; per scale step, every agent syncs, then every
+// workload's samples rotate between the datapaths; results.json, samples.csv and environment.json at the end.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { buildClusterState } from '../cluster/objects.ts';
+import { NAME_PREFIX } from '../cluster/lab/registry.ts';
+import { cleanLeftovers } from '../cluster/lab/clean.ts';
+import { POD_SYSCTLS } from '../cluster/lab/lab.ts';
+import { captureEnvironment } from '../measure/environment.ts';
+import { LabSet } from './lab-set.ts';
+import { rotation } from './interleave.ts';
+import { Progress } from './progress.ts';
+import { aggregate, RESULTS_SCHEMA_VERSION, writeResults, type Results, type SampleRecord, type SyncRecord } from './results.ts';
+import { runSample } from './sampler.ts';
+import { Interrupts } from './signals.ts';
+import { requirePrereqs } from './prereqs.ts';
+import { PROJECT_ROOT } from './scenario/load.ts';
+import type { Scenario } from './scenario/schema.ts';
+
+export interface RunOptions {
+  /** output directory; default reports/<run-id> */
+  out?: string;
+  quiet?: boolean;
+  argv?: string[];
+}
+
+export interface RunOutcome {
+  results: Results;
+  dir: string;
+  files: { json: string; csv: string; environment: string };
+}
+
+export function newRunId(scenario: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${stamp}-${scenario}`;
+}
+
+export function newPrefix(): string {
+  return `${NAME_PREFIX}${randomBytes(3).toString('hex')}`;
+}
+
+/** seconds of traffic the run will generate: the basis of the progress estimate */
+export function plannedSeconds(s: Scenario): number {
+  const perStep = s.workloads.reduce((t, w) => t + s.datapaths.length * (w.samples * w.duration + s.warmup), 0);
+  return perStep * s.scale.services.length;
+}
+
+export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Promise<RunOutcome> {
+  await requirePrereqs();
+  const startedAt = new Date();
+  const runId = newRunId(scenario.name, startedAt);
+  const dir = opts.out ?? join(PROJECT_ROOT, 'reports', runId);
+  const prefix = newPrefix();
+  const progress = new Progress(plannedSeconds(scenario), !opts.quiet);
+  using interrupts = new Interrupts(async () => void (await cleanLeftovers({ prefix, includePersistent: true })));
+  const environment = await captureEnvironment(POD_SYSCTLS);
+  const samples: SampleRecord[] = [];
+  const syncs: SyncRecord[] = [];
+  let complete = false;
+  let outcome: RunOutcome | undefined;
+
+  progress.log(`dpbench run ${runId}: ${scenario.datapaths.join(', ')} × services ${scenario.scale.services.join(', ')} (lab prefix ${prefix})`);
+  try {
+    await using labs = await LabSet.create({
+      prefix,
+      datapaths: scenario.datapaths,
+      shape: scenario.cluster,
+      iptablesBackend: scenario.datapathOptions.iptables.backend,
+      log: (l) => progress.log(l),
+    });
+    labs.record();
+    for (const [stepIndex, services] of scenario.scale.services.entries()) {
+      interrupts.check();
+      const stepLabel = `step ${stepIndex + 1}/${scenario.scale.services.length} services=${services}`;
+      progress.update(`${stepLabel}: syncing agents`);
+      const reports = await labs.syncAll((plan) => buildClusterState(plan, { services, backendsPerService: scenario.scale.backendsPerService }));
+      syncs.push(...reports.map((r) => ({ ...r, services })));
+      for (const r of reports) {
+        if (r.datapath !== 'none') progress.log(`  ${stepLabel}: ${r.datapath} ${r.node} synced ${r.rules} rules in ${r.durationMs.toFixed(1)} ms`);
+      }
+      const lookupPosition = (dp: string): number | undefined => {
+        const pos = reports.find((r) => r.datapath === dp)?.detail.targetPosition;
+        return typeof pos === 'number' ? pos : undefined;
+      };
+      for (const w of scenario.workloads) {
+        // warm-up: unrecorded traffic on every datapath (ARP, caches, CPU frequency)
+        if (scenario.warmup > 0) {
+          for (const dp of scenario.datapaths) {
+            interrupts.check();
+            progress.update(`${stepLabel}: ${w.test} ${w.path} ${dp} warm-up`);
+            await runSample({ datapath: dp, plan: labs.member(dp).plan, services, workload: w, sample: 0, order: 0, durationS: scenario.warmup });
+            progress.advance(scenario.warmup);
+          }
+        }
+        for (let i = 0; i < w.samples; i++) {
+          for (const [order, dp] of rotation(scenario.datapaths, i).entries()) {
+            interrupts.check();
+            progress.update(`${stepLabel}: ${w.test} ${w.path} ${dp} sample ${i + 1}/${w.samples}`);
+            const rec = await runSample({ datapath: dp, plan: labs.member(dp).plan, services, workload: w, sample: i + 1, order, lookupPosition: lookupPosition(dp) });
+            samples.push(rec);
+            progress.advance(w.duration);
+            if (!rec.valid) progress.log(`  invalid sample (${dp} ${w.test} ${w.path} #${i + 1}): ${rec.reasons.join('; ')}`);
+          }
+        }
+      }
+    }
+    complete = true;
+  } finally {
+    progress.finish();
+    // whatever was measured is written, also when the run stops early
+    const finishedAt = new Date();
+    const results: Results = {
+      schemaVersion: RESULTS_SCHEMA_VERSION,
+      run: {
+        id: runId,
+        scenario: scenario.name,
+        description: scenario.description,
+        scenarioFile: scenario.file,
+        startedAt: startedAt.toISOString(),
+        finishedAt: finishedAt.toISOString(),
+        durationS: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+        argv: opts.argv ?? process.argv.slice(2),
+        datapaths: scenario.datapaths,
+        serviceSteps: scenario.scale.services,
+        backendsPerService: scenario.scale.backendsPerService,
+        cluster: { provider: scenario.cluster.provider, shape: scenario.cluster.name, nodes: scenario.cluster.nodes, podsPerNode: scenario.cluster.podsPerNode },
+        workloads: scenario.workloads.map((w) => ({ test: w.test, path: w.path, duration: w.duration, samples: w.samples })),
+        complete,
+      },
+      environment,
+      syncs,
+      results: aggregate(samples, syncs),
+      samples,
+    };
+    if (samples.length || syncs.length) {
+      outcome = { results, dir, files: writeResults(dir, results) };
+      if (!complete) progress.log(`partial results of the stopped run: ${outcome.files.json}`);
+    }
+  }
+  return outcome!;
+}
