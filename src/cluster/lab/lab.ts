@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The lab cluster provider: builds the topology of plan.ts out of bare network namespaces and tears it down.
 //
-//   [external] eth0 ──┐                       fabric netns: bridge br0 (kind's docker network)
+//   [external] eth0 ──┐                       fabric netns: bridge br0 172.18.0.1 (kind's docker network)
 //   [node0]    eth0 ──┼── br0 ──┬── eth0 [node1]
 //     lxc0 ─ eth0 [node0-pod0]  │     lxc0 ─ eth0 [node1-pod0]
 //     lxc1 ─ eth0 [node0-pod1]  │     lxc1 ─ eth0 [node1-pod1]
@@ -51,6 +51,8 @@ export class LabCluster implements AsyncDisposable {
       await this.addNetns(plan.fabricNetns);
       await ip(plan.fabricNetns, 'link', 'add', 'br0', 'type', 'bridge');
       await ip(plan.fabricNetns, 'link', 'set', 'br0', 'up');
+      // the bridge holds the underlay's gateway address, as docker's bridge does for kind nodes; it forwards nothing
+      await ip(plan.fabricNetns, 'addr', 'add', `${plan.fabricGateway}/${plan.nodeSubnetBits}`, 'dev', 'br0');
       await Promise.all(plan.nodes.map((n) => this.upNode(n)));
       await this.upExternal();
     } catch (e) {
@@ -77,6 +79,8 @@ export class LabCluster implements AsyncDisposable {
     await this.addNetns(node.netns);
     await sysctl(node.netns, NODE_SYSCTLS);
     await this.attachToFabric(node.netns, node.fabricPort, node.ip);
+    // a default route like a kind node's: traffic to a VIP without endpoints is routed, then REJECTed
+    await ip(node.netns, 'route', 'add', 'default', 'via', plan.fabricGateway, 'dev', 'eth0');
     for (const other of plan.nodes) {
       if (other !== node) await ip(node.netns, 'route', 'add', other.podCIDR, 'via', other.ip, 'dev', 'eth0');
     }

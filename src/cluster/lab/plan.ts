@@ -36,6 +36,8 @@ export interface LabPlan {
   /** this cluster's name within the run, e.g. dpb-3fa9c1-iptables */
   cluster: string;
   fabricNetns: string;
+  /** the underlay's gateway address on the fabric bridge (docker's bridge address for kind) */
+  fabricGateway: string;
   externalNetns: string;
   externalIP: string;
   nodeSubnetBits: number;
@@ -79,6 +81,7 @@ export function planLab(prefix: string, label: string, shape: Pick<ClusterShape,
     prefix,
     cluster,
     fabricNetns: `${cluster}-fabric`,
+    fabricGateway: cidrHost(shape.network.nodeSubnet, 1),
     externalNetns: `${cluster}-external`,
     externalIP: cidrHost(shape.network.nodeSubnet, 250),
     nodeSubnetBits: nodeNet.bits,

@@ -40,7 +40,9 @@ export class IptablesAgent implements DatapathAgent {
     await run([this.bin.restore, '-w', '--noflush', '--counters'], { input: out.filter + out.nat, timeoutMs: 300_000 });
     const done = performance.now();
     this.previousChains = out.chains;
-    const target = out.serviceOrder.findIndex((s) => s.startsWith('dpbench/netperf:'));
+    // "ns/name:port@N": N is the position of the port's first rule among nat KUBE-SERVICES rules, i.e. how many
+    // rules a new connection to it walks
+    const target = out.serviceOrder.find((s) => s.startsWith('dpbench/netperf:'));
     return {
       datapath: 'iptables',
       node: this.node.nodeName,
@@ -48,12 +50,12 @@ export class IptablesAgent implements DatapathAgent {
       renderMs: rendered - started,
       applyMs: done - rendered,
       rules: out.ruleCount,
-      servicePorts: out.serviceOrder.length,
+      servicePorts: state.services.reduce((n, s) => n + (s.spec?.ports?.length ?? 0), 0),
       endpoints: countReadyEndpoints(state),
       detail: {
         backend: this.bin.restore,
         chains: out.chains.size,
-        ...(target >= 0 ? { targetPosition: target + 1 } : {}),
+        ...(target ? { targetPosition: Number(target.split('@')[1]) } : {}),
       },
     };
   }

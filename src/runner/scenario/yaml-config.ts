@@ -49,7 +49,7 @@ export function parseYamlConfig<S extends z.ZodType>(
   if (doc.errors.length) {
     throw new ConfigError(
       `${file}: not valid YAML`,
-      doc.errors.map((e) => `${file}:${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`),
+      doc.errors.map((e) => `${file}:${lines.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`),
     );
   }
   const lineOf = (path: readonly (string | number | symbol)[]): string => {
