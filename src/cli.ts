@@ -34,7 +34,7 @@ export function buildProgram(): Command {
     .option('--datapaths <list>', 'override the datapaths, e.g. none,iptables', list)
     .option('--services <list>', 'override the service-count steps, e.g. 1,1000', intList)
     .option('--samples <n>', 'override samples per workload', positiveInt)
-    .option('--duration <seconds>', 'override seconds per sample', positiveNumber)
+    .option('--duration <seconds>', 'override whole seconds per sample', positiveInt)
     .option('--out <dir>', 'output directory (default reports/<run-id>/)')
     .option('--quiet', 'no progress display')
     .action(async (scenario: string, opts) => (await import('./commands/run.ts')).runCommand(scenario, opts));

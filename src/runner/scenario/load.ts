@@ -132,7 +132,9 @@ export function applyOverrides(s: Scenario, o: Overrides): Scenario {
     for (const w of out.workloads) w.samples = o.samples;
   }
   if (o.duration !== undefined) {
-    if (!(o.duration > 0 && o.duration <= 600)) throw new ConfigError(`--duration: expected seconds between 0 and 600, got ${o.duration}`);
+    if (!Number.isInteger(o.duration) || o.duration < 1 || o.duration > 600) {
+      throw new ConfigError(`--duration: expected whole seconds between 1 and 600, got ${o.duration}`);
+    }
     for (const w of out.workloads) w.duration = o.duration;
   }
   return out;

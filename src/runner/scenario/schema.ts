@@ -12,7 +12,8 @@ export const PATHS = ['pod-to-pod-same-node', 'pod-to-pod-cross-node', 'pod-to-s
 export type TrafficPath = (typeof PATHS)[number];
 
 const positiveInt = z.number().int().positive();
-const seconds = z.number().positive().max(600);
+/** netperf -l takes whole seconds */
+const seconds = z.number().int().positive().max(600);
 const ipv4Cidr = z
   .string()
   .regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/, 'expected an IPv4 CIDR such as 10.244.0.0/16');
@@ -74,7 +75,7 @@ export const scenarioSchema = z.strictObject({
   duration: seconds.default(5),
   samples: positiveInt.max(100).default(5),
   /** seconds of unmeasured traffic before each workload's samples on each datapath */
-  warmup: z.number().min(0).max(60).default(1),
+  warmup: z.number().int().min(0).max(60).default(1),
   workloads: z.array(workloadSchema).min(1),
 });
 export type ScenarioFile = z.output<typeof scenarioSchema>;
