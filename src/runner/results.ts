@@ -144,7 +144,7 @@ export function samplesCsv(samples: SampleRecord[]): string {
       s.target.kind, s.target.host, s.target.lookupPosition, s.placement.clientPod, s.placement.serverPod,
       s.placement.sameNode, s.placement.clientCpu, s.placement.serverCpu,
     ]),
-    { header: true, columns: CSV_COLUMNS },
+    { header: true, columns: CSV_COLUMNS, cast: { boolean: (v) => String(v) } },
   );
 }
 

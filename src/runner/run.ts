@@ -40,10 +40,20 @@ export function newPrefix(): string {
   return `${NAME_PREFIX}${randomBytes(3).toString('hex')}`;
 }
 
-/** seconds of traffic the run will generate: the basis of the progress estimate */
+/** netserver answers a TCP_CRR test's results ~4 s after the test ends (seen with netperf 2.7.0 here) */
+const CRR_TAIL_S = 4;
+
+/** seconds the run's netperf invocations will take: the basis of the progress estimate */
 export function plannedSeconds(s: Scenario): number {
-  const perStep = s.workloads.reduce((t, w) => t + s.datapaths.length * (w.samples * w.duration + s.warmup), 0);
+  const perStep = s.workloads.reduce((t, w) => {
+    const tail = w.test === 'TCP_CRR' ? CRR_TAIL_S : 0;
+    return t + s.datapaths.length * (w.samples * (w.duration + tail) + (s.warmup > 0 ? s.warmup + tail : 0));
+  }, 0);
   return perStep * s.scale.services.length;
+}
+
+export function sampleSeconds(w: Scenario['workloads'][number], duration = w.duration): number {
+  return duration + (w.test === 'TCP_CRR' ? CRR_TAIL_S : 0);
 }
 
 export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Promise<RunOutcome> {
@@ -90,7 +100,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
             interrupts.check();
             progress.update(`${stepLabel}: ${w.test} ${w.path} ${dp} warm-up`);
             await runSample({ datapath: dp, plan: labs.member(dp).plan, services, workload: w, sample: 0, order: 0, durationS: scenario.warmup });
-            progress.advance(scenario.warmup);
+            progress.advance(sampleSeconds(w, scenario.warmup));
           }
         }
         for (let i = 0; i < w.samples; i++) {
@@ -99,7 +109,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
             progress.update(`${stepLabel}: ${w.test} ${w.path} ${dp} sample ${i + 1}/${w.samples}`);
             const rec = await runSample({ datapath: dp, plan: labs.member(dp).plan, services, workload: w, sample: i + 1, order, lookupPosition: lookupPosition(dp) });
             samples.push(rec);
-            progress.advance(w.duration);
+            progress.advance(sampleSeconds(w));
             if (!rec.valid) progress.log(`  invalid sample (${dp} ${w.test} ${w.path} #${i + 1}): ${rec.reasons.join('; ')}`);
           }
         }

@@ -19,3 +19,15 @@ export async function probeConnect(netns: string, host: string, port: number, co
   const res = await run(argv, { netns, timeoutMs: count * (timeoutMs + 100) + 15_000 });
   return JSON.parse(res.stdout.trim().split('\n').pop()!) as ProbeReport;
 }
+
+/** waits until a prober server answers (servers take a moment to start); throws with the last report if not */
+export async function waitForServer(netns: string, host: string, port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: ProbeReport | undefined;
+  while (Date.now() < deadline) {
+    last = await probeConnect(netns, host, port, 1, { timeoutMs: 500 });
+    if (Object.keys(last.replies).length) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no prober server answered on ${host}:${port} within ${timeoutMs} ms: ${JSON.stringify(last)}`);
+}
