@@ -60,6 +60,15 @@ export function buildProgram(): Command {
     .action(async () => (await import('./commands/lab.ts')).labStatus());
 
   program
+    .command('conform')
+    .description('check that every datapath implements the same Service semantics (pass / fail / unsupported, with evidence)')
+    .option('--suite <name>', 'conformance suite: services', 'services')
+    .option('--datapaths <list>', 'datapaths to check (default: every implemented one but none)', list)
+    .option('--shape <name>', 'cluster shape from clusters/ (at least 2 nodes × 2 pods)', 'lab-2node')
+    .option('--json', 'print the full report, every verdict and its evidence, as JSON')
+    .action(async (opts) => (await import('./commands/conform.ts')).conformCommand(opts));
+
+  program
     .command('doctor')
     .description('check every prerequisite: root, kernel features, binaries and versions, with the fix for each')
     .action(async () => (await import('./commands/doctor.ts')).doctorCommand());

@@ -9,7 +9,9 @@ import { cidrHost, parseCidr } from '../util/ip.ts';
 
 export const NETPERF_CONTROL_PORT = 12865;
 export const NETPERF_DATA_PORT = 12866;
+/** the prober servers' ports in every lab pod: TCP and UDP on ECHO_PORT, TCP on ECHO_PORT_2 */
 export const ECHO_PORT = 8080;
+export const ECHO_PORT_2 = 9090;
 export const TARGET_SERVICE = 'netperf';
 
 export interface ServiceSpecLite {
@@ -17,7 +19,7 @@ export interface ServiceSpecLite {
   name: string;
   clusterIP: string;
   ports: { name: string; port: number; targetPort: number; protocol?: 'TCP' | 'UDP'; nodePort?: number }[];
-  backends: { ip: string; nodeName?: string; podName?: string; ready?: boolean; terminating?: boolean }[];
+  backends: { ip: string; nodeName?: string; podName?: string; ready?: boolean; serving?: boolean; terminating?: boolean }[];
   type?: 'ClusterIP' | 'NodePort';
   sessionAffinity?: 'None' | 'ClientIP';
   externalTrafficPolicy?: 'Cluster' | 'Local';
@@ -75,7 +77,7 @@ export function serviceObjects(s: ServiceSpecLite): { service: V1Service; slice:
     addressType: 'IPv4',
     endpoints: s.backends.map((b) => ({
       addresses: [b.ip],
-      conditions: { ready: b.ready ?? true, serving: b.ready ?? true, terminating: b.terminating ?? false },
+      conditions: { ready: b.ready ?? true, serving: b.serving ?? b.ready ?? true, terminating: b.terminating ?? false },
       ...(b.nodeName ? { nodeName: b.nodeName } : {}),
       ...(b.podName ? { targetRef: { kind: 'Pod', name: b.podName, namespace: s.namespace } } : {}),
     })),
@@ -99,6 +101,8 @@ function podObject(p: PodPlan): V1Pod {
             { name: 'netperf-ctl', containerPort: NETPERF_CONTROL_PORT },
             { name: 'netperf-data', containerPort: NETPERF_DATA_PORT },
             { name: 'echo', containerPort: ECHO_PORT },
+            { name: 'echo-udp', containerPort: ECHO_PORT, protocol: 'UDP' },
+            { name: 'echo-2', containerPort: ECHO_PORT_2 },
           ],
         },
       ],

@@ -49,7 +49,7 @@ export function describePlan(plan: LabPlan): string {
   const client = plan.nodes[0]!.pods[0]!;
   const lines = [`lab cluster ${plan.cluster}`, '  nodes:'];
   for (const n of plan.nodes) lines.push(`    ${n.name}  ${n.ip}  pod CIDR ${n.podCIDR}  netns ${n.netns}`);
-  lines.push('  pods (netserver on 12865, echo on 8080 in every pod but the client):');
+  lines.push('  pods (prober on TCP 8080 + 9090 and UDP 8080 everywhere; netserver on 12865 in every pod but the client):');
   for (const p of allPods(plan)) lines.push(`    ${p.name.padEnd(12)} ${p.ip.padEnd(14)} netns ${p.netns}${p === client ? '  (client)' : ''}`);
   lines.push(
     '  services:',

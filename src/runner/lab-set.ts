@@ -7,10 +7,10 @@ import { processStartTime, removeRecord, writeRecord, type RunRecord } from '../
 import { AgentClient } from '../datapath/agent/client.ts';
 import type { SyncReport } from '../datapath/types.ts';
 import type { ClusterState } from '../cluster/state.ts';
-import { clientPod, ECHO_PORT, NETPERF_CONTROL_PORT } from '../cluster/objects.ts';
+import { clientPod, ECHO_PORT, ECHO_PORT_2, NETPERF_CONTROL_PORT } from '../cluster/objects.ts';
 import { netserverArgv } from '../workload/netperf/driver.ts';
 import { probeServerArgv } from '../workload/probe/index.ts';
-import type { Datapath, Scenario } from './scenario/schema.ts';
+import type { ClusterShape, Datapath } from './scenario/schema.ts';
 
 export interface LabMember {
   datapath: Datapath;
@@ -22,9 +22,9 @@ export interface LabMember {
 export interface LabSetOptions {
   prefix: string;
   datapaths: Datapath[];
-  shape: Scenario['cluster'];
+  shape: ClusterShape;
   iptablesBackend: 'nft' | 'legacy';
-  /** start an echo prober server in every pod but the client (lab up, tests) */
+  /** start a prober server in every pod, the client too (lab up, tests, conformance) */
   echoServers?: boolean;
   /** keep namespaces and servers after this process exits (`dpbench lab up`) */
   persistent?: boolean;
@@ -60,9 +60,10 @@ export class LabSet implements AsyncDisposable {
     await lab.up();
     const client = clientPod(plan);
     for (const pod of allPods(plan)) {
-      if (pod === client) continue;
-      lab.spawn(pod.netns, netserverArgv({ port: NETPERF_CONTROL_PORT }), { detached: opts.persistent });
-      if (opts.echoServers) lab.spawn(pod.netns, probeServerArgv(ECHO_PORT, pod.name), { detached: opts.persistent });
+      if (pod !== client) lab.spawn(pod.netns, netserverArgv({ port: NETPERF_CONTROL_PORT }), { detached: opts.persistent });
+      if (opts.echoServers) {
+        lab.spawn(pod.netns, probeServerArgv(pod.name, { tcp: [ECHO_PORT, ECHO_PORT_2], udp: [ECHO_PORT] }), { detached: opts.persistent });
+      }
     }
     member.agents = await Promise.all(plan.nodes.map((n) => AgentClient.start(lab, n.netns, n.name)));
     await Promise.all(

@@ -37,9 +37,9 @@ describe.skipIf(!isRoot)(`lab cluster (${rootReason})`, () => {
     await lab.up();
     const [client, sameNode] = plan.nodes[0]!.pods;
     const crossNode = plan.nodes[1]!.pods[0]!;
-    lab.spawn(sameNode!.netns, probeServerArgv(8080, sameNode!.name));
-    lab.spawn(crossNode.netns, probeServerArgv(8080, crossNode.name));
-    lab.spawn(plan.nodes[1]!.netns, probeServerArgv(8080, 'node1'));
+    lab.spawn(sameNode!.netns, probeServerArgv(sameNode!.name, { tcp: [8080] }));
+    lab.spawn(crossNode.netns, probeServerArgv(crossNode.name, { tcp: [8080] }));
+    lab.spawn(plan.nodes[1]!.netns, probeServerArgv('node1', { tcp: [8080] }));
     await waitForServer(client!.netns, sameNode!.ip, 8080);
     const same = await probeConnect(client!.netns, sameNode!.ip, 8080, 3);
     const cross = await probeConnect(client!.netns, crossNode.ip, 8080, 3);

@@ -9,13 +9,18 @@ export type { ProbeReport };
 
 const PROBE = join(PROJECT_ROOT, 'src/workload/probe/probe.ts');
 
-export function probeServerArgv(port: number, name: string, udp = false): string[] {
-  return [process.execPath, '--import', import.meta.resolve('tsx'), PROBE, 'serve', '--port', String(port), '--name', name, ...(udp ? ['--udp'] : [])];
+/** a prober server answering on the given TCP and UDP ports with "<name> <port> <peer address>" */
+export function probeServerArgv(name: string, ports: { tcp?: number[]; udp?: number[] }): string[] {
+  return [
+    process.execPath, '--import', import.meta.resolve('tsx'), PROBE, 'serve', '--name', name,
+    ...(ports.tcp?.length ? ['--tcp', ports.tcp.join(',')] : []),
+    ...(ports.udp?.length ? ['--udp', ports.udp.join(',')] : []),
+  ];
 }
 
 export async function probeConnect(netns: string, host: string, port: number, count: number, opts: { timeoutMs?: number; udp?: boolean } = {}): Promise<ProbeReport> {
   const timeoutMs = opts.timeoutMs ?? 1000;
-  const argv = [process.execPath, '--import', import.meta.resolve('tsx'), PROBE, 'connect', '--host', host, '--port', String(port), '--count', String(count), '--timeout-ms', String(timeoutMs), ...(opts.udp ? ['--udp'] : [])];
+  const argv = [process.execPath, '--import', import.meta.resolve('tsx'), PROBE, 'connect', '--host', host, '--port', String(port), '--count', String(count), '--timeout-ms', String(timeoutMs), ...(opts.udp ? ['--proto', 'udp'] : [])];
   const res = await run(argv, { netns, timeoutMs: count * (timeoutMs + 100) + 15_000 });
   return JSON.parse(res.stdout.trim().split('\n').pop()!) as ProbeReport;
 }

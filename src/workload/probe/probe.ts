@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // A tiny TCP/UDP prober that runs inside a pod's namespace:
-//   serve   --port P --name N [--udp]       answer every connection (or datagram) with the pod's name
-//   connect --host H --port P --count K [--timeout-ms T] [--udp]
-//           K sequential new connections; prints JSON: which pod answered how often, refusals, timeouts.
+//   serve   --name N [--tcp 8080,9090] [--udp 8080]
+//           answer every connection (or datagram) with "<name> <local port> <peer address>"
+//   connect --host H --port P [--count K] [--timeout-ms T] [--proto tcp|udp]
+//           K sequential new connections; prints JSON: which pod answered how often, on which port, from which
+//           source address it saw us, and how many were refused or timed out.
 // Bounded: at most 10,000 connections, each with a timeout. Used by lab tests, conformance and `lab up`.
 import { createServer, connect } from 'node:net';
 import { createSocket } from 'node:dgram';
@@ -10,7 +12,12 @@ import { parseArgs } from 'node:util';
 
 export interface ProbeReport {
   attempts: number;
+  /** answering pod name → connections */
   replies: Record<string, number>;
+  /** port the server answered on → connections */
+  ports: Record<string, number>;
+  /** source address the server saw → connections */
+  sources: Record<string, number>;
   refused: number;
   timeouts: number;
   errors: Record<string, number>;
@@ -21,37 +28,56 @@ export interface ProbeReport {
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    port: { type: 'string' },
     name: { type: 'string', default: 'unnamed' },
+    tcp: { type: 'string', default: '' },
+    udp: { type: 'string', default: '' },
     host: { type: 'string' },
+    port: { type: 'string' },
     count: { type: 'string', default: '1' },
     'timeout-ms': { type: 'string', default: '1000' },
-    udp: { type: 'boolean', default: false },
+    proto: { type: 'string', default: 'tcp' },
   },
 });
 const mode = positionals[0];
-const port = Number(values.port);
 
-function serve(): void {
-  if (values.udp) {
-    const sock = createSocket('udp4');
-    sock.on('message', (_msg, rinfo) => sock.send(`${values.name}\n`, rinfo.port, rinfo.address));
-    sock.bind(port);
-    return;
+function ports(list: unknown): number[] {
+  const out = String(list ?? '').split(',').filter(Boolean).map(Number);
+  for (const p of out) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) {
+      console.error(`probe: bad port "${p}"`);
+      process.exit(2);
+    }
   }
-  createServer((s) => {
-    s.on('error', () => {});
-    s.end(`${values.name}\n`);
-  }).listen(port);
+  return out;
 }
 
-function once(host: string, timeoutMs: number): Promise<{ reply?: string; error?: string }> {
+function serve(): void {
+  const name = String(values.name);
+  for (const port of ports(values.tcp)) {
+    createServer((s) => {
+      s.on('error', () => {});
+      s.end(`${name} ${port} ${s.remoteAddress?.replace(/^::ffff:/, '')}\n`);
+    }).listen(port);
+  }
+  for (const port of ports(values.udp)) {
+    const sock = createSocket('udp4');
+    sock.on('message', (_m, rinfo) => sock.send(`${name} ${port} ${rinfo.address}\n`, rinfo.port, rinfo.address));
+    sock.bind(port);
+  }
+}
+
+function once(host: string, port: number, udp: boolean, timeoutMs: number): Promise<{ reply?: string; error?: string }> {
   return new Promise((resolve) => {
-    if (values.udp) {
+    if (udp) {
       const sock = createSocket('udp4');
-      const timer = setTimeout(() => (sock.close(), resolve({ error: 'ETIMEDOUT' })), timeoutMs);
-      sock.on('message', (m) => (clearTimeout(timer), sock.close(), resolve({ reply: m.toString().trim() })));
-      sock.on('error', (e: NodeJS.ErrnoException) => (clearTimeout(timer), sock.close(), resolve({ error: e.code ?? e.message })));
+      const done = (r: { reply?: string; error?: string }): void => {
+        clearTimeout(timer);
+        sock.close();
+        resolve(r);
+      };
+      const timer = setTimeout(() => done({ error: 'ETIMEDOUT' }), timeoutMs);
+      sock.on('message', (m) => done({ reply: m.toString().trim() }));
+      sock.on('error', (e: NodeJS.ErrnoException) => done({ error: e.code ?? e.message }));
       sock.send('probe\n', port, host);
       return;
     }
@@ -64,29 +90,33 @@ function once(host: string, timeoutMs: number): Promise<{ reply?: string; error?
   });
 }
 
+const bump = (rec: Record<string, number>, key: string): void => void (rec[key] = (rec[key] ?? 0) + 1);
+
 async function probe(): Promise<void> {
+  const [port] = ports(values.port);
+  const udp = values.proto === 'udp';
   const count = Math.min(10_000, Math.max(1, Number(values.count)));
   const timeoutMs = Math.min(30_000, Number(values['timeout-ms']));
-  const report: ProbeReport = { attempts: count, replies: {}, refused: 0, timeouts: 0, errors: {}, latenciesMs: [] };
+  const report: ProbeReport = { attempts: count, replies: {}, ports: {}, sources: {}, refused: 0, timeouts: 0, errors: {}, latenciesMs: [] };
   for (let i = 0; i < count; i++) {
     const t0 = performance.now();
-    const r = await once(values.host!, timeoutMs);
+    const r = await once(String(values.host), port!, udp, timeoutMs);
     report.latenciesMs.push(Math.round((performance.now() - t0) * 1000) / 1000);
-    if (r.reply !== undefined) report.replies[r.reply] = (report.replies[r.reply] ?? 0) + 1;
-    else if (r.error === 'ECONNREFUSED' || r.error === 'EHOSTUNREACH') report.refused++;
+    if (r.reply !== undefined) {
+      const [name = '', servedPort = '', source = ''] = r.reply.split(' ');
+      bump(report.replies, name);
+      bump(report.ports, servedPort);
+      bump(report.sources, source);
+    } else if (r.error === 'ECONNREFUSED' || r.error === 'EHOSTUNREACH') report.refused++;
     else if (r.error === 'ETIMEDOUT') report.timeouts++;
-    else report.errors[r.error!] = (report.errors[r.error!] ?? 0) + 1;
+    else bump(report.errors, r.error!);
   }
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 
-if (!Number.isInteger(port) || port < 1 || port > 65535) {
-  console.error('probe: --port must be 1..65535');
-  process.exit(2);
-}
 if (mode === 'serve') serve();
-else if (mode === 'connect' && values.host) await probe();
+else if (mode === 'connect' && values.host && values.port) await probe();
 else {
-  console.error('usage: probe serve --port P --name N [--udp] | probe connect --host H --port P [--count K] [--timeout-ms T] [--udp]');
+  console.error('usage: probe serve --name N [--tcp P,P] [--udp P,P] | probe connect --host H --port P [--count K] [--timeout-ms T] [--proto udp]');
   process.exit(2);
 }
