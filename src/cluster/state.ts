@@ -18,6 +18,8 @@ export interface NodeContext {
   clusterCIDR: string;
   /** this node's pod CIDR */
   podCIDR: string;
+  /** the cluster's service CIDR (kube-proxy nftables drops traffic to unallocated ClusterIPs in it) */
+  serviceCIDR?: string;
 }
 
 export function emptyState(): ClusterState {

@@ -19,7 +19,7 @@ export const DATAPATH_SERVICE_FEATURES: Record<Datapath, readonly ServiceFeature
   // no service machinery at all: the floor of the benchmarks
   none: [],
   iptables: SERVICE_FEATURES,
-  nftables: [],
+  nftables: SERVICE_FEATURES,
   ebpf: [],
   xdp: [],
 };

@@ -39,4 +39,5 @@ export interface DatapathAgent {
 export const DATAPATH_AGENTS: Record<string, () => Promise<DatapathAgent>> = {
   none: async () => new (await import('./none.ts')).NoneAgent(),
   iptables: async () => new (await import('./iptables/agent.ts')).IptablesAgent(),
+  nftables: async () => new (await import('./nftables/agent.ts')).NftablesAgent(),
 };

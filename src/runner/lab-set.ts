@@ -70,7 +70,13 @@ export class LabSet implements AsyncDisposable {
       member.agents.map((a, i) =>
         a.call('init', {
           datapath,
-          node: { nodeName: plan.nodes[i]!.name, nodeIPs: [plan.nodes[i]!.ip], clusterCIDR: plan.clusterCIDR, podCIDR: plan.nodes[i]!.podCIDR },
+          node: {
+            nodeName: plan.nodes[i]!.name,
+            nodeIPs: [plan.nodes[i]!.ip],
+            clusterCIDR: plan.clusterCIDR,
+            podCIDR: plan.nodes[i]!.podCIDR,
+            serviceCIDR: plan.serviceCIDR,
+          },
           options: { iptablesBackend: opts.iptablesBackend },
         }),
       ),

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { summarize, type Summary } from '../measure/stats.ts';
 import type { Environment } from '../measure/environment.ts';
+import type { CpuCost } from '../measure/cpu.ts';
 import type { SyncReport } from '../datapath/types.ts';
 import type { Datapath, TrafficPath } from './scenario/schema.ts';
 
@@ -27,6 +28,8 @@ export interface SampleRecord {
   latencyUs?: { min: number; p50: number; p90: number; p99: number; mean: number; max: number; stddev: number };
   transactionsPerSec?: number;
   throughputMbps?: number;
+  /** machine-wide CPU during the netperf run (src/measure/cpu.ts) */
+  cpu: CpuCost;
   target: {
     host: string;
     port: number;
@@ -85,8 +88,18 @@ export interface Results {
 
 /** the metrics one sample yields, by test */
 export function sampleMetrics(s: SampleRecord): { metric: string; unit: string; value: number | undefined }[] {
-  if (s.test === 'TCP_STREAM') return [{ metric: 'throughput', unit: 'Mbit/s', value: s.throughputMbps }];
+  if (s.test === 'TCP_STREAM') {
+    return [
+      { metric: 'throughput', unit: 'Mbit/s', value: s.throughputMbps },
+      { metric: 'cpu_busy_per_gb', unit: 'us/GB', value: s.cpu?.busyUsPerGB },
+      { metric: 'cpu_softirq_per_gb', unit: 'us/GB', value: s.cpu?.softirqUsPerGB },
+      { metric: 'cpu_ksoftirqd_per_gb', unit: 'us/GB', value: s.cpu?.ksoftirqdUsPerGB },
+    ];
+  }
   return [
+    { metric: 'cpu_busy_per_tx', unit: 'us', value: s.cpu?.busyUsPerTransaction },
+    { metric: 'cpu_softirq_per_tx', unit: 'us', value: s.cpu?.softirqUsPerTransaction },
+    { metric: 'cpu_ksoftirqd_per_tx', unit: 'us', value: s.cpu?.ksoftirqdUsPerTransaction },
     { metric: 'latency_p50', unit: 'us', value: s.latencyUs?.p50 },
     { metric: 'latency_p90', unit: 'us', value: s.latencyUs?.p90 },
     { metric: 'latency_p99', unit: 'us', value: s.latencyUs?.p99 },
@@ -132,6 +145,8 @@ export function aggregate(samples: SampleRecord[], syncs: SyncRecord[]): ResultR
 const CSV_COLUMNS = [
   'datapath', 'services', 'test', 'path', 'sample', 'order', 'startedAt', 'valid', 'reasons',
   'p50_us', 'p90_us', 'p99_us', 'mean_us', 'min_us', 'max_us', 'transactions_per_s', 'throughput_mbps',
+  'cpu_busy_us', 'cpu_softirq_us', 'cpu_ksoftirqd_us', 'net_rx_softirqs', 'cpu_busy_us_per_tx', 'cpu_softirq_us_per_tx',
+  'cpu_busy_us_per_gb', 'cpu_softirq_us_per_gb',
   'target_kind', 'target_host', 'lookup_position', 'client_pod', 'server_pod', 'same_node', 'client_cpu', 'server_cpu',
 ];
 
@@ -141,6 +156,8 @@ export function samplesCsv(samples: SampleRecord[]): string {
       s.datapath, s.services, s.test, s.path, s.sample, s.order, s.startedAt, s.valid, s.reasons.join('; '),
       s.latencyUs?.p50, s.latencyUs?.p90, s.latencyUs?.p99, s.latencyUs?.mean, s.latencyUs?.min, s.latencyUs?.max,
       s.transactionsPerSec, s.throughputMbps,
+      s.cpu?.busyUs, s.cpu?.softirqUs, s.cpu?.ksoftirqdUs, s.cpu?.netRxSoftirqs, s.cpu?.busyUsPerTransaction, s.cpu?.softirqUsPerTransaction,
+      s.cpu?.busyUsPerGB, s.cpu?.softirqUsPerGB,
       s.target.kind, s.target.host, s.target.lookupPosition, s.placement.clientPod, s.placement.serverPod,
       s.placement.sameNode, s.placement.clientCpu, s.placement.serverCpu,
     ]),

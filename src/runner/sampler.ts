@@ -7,6 +7,7 @@ import type { LabPlan, PodPlan } from '../cluster/lab/plan.ts';
 import {
   clientPod, crossNodeServer, NETPERF_CONTROL_PORT, NETPERF_DATA_PORT, sameNodeServer, serviceVIP, TARGET_VIP_INDEX, targetServer,
 } from '../cluster/objects.ts';
+import { cpuCost, cpuSnapshot } from '../measure/cpu.ts';
 import { runNetperf, type NetperfRequest } from '../workload/netperf/driver.ts';
 import { parseNetperf } from '../workload/netperf/parse.ts';
 import { parseConntrackStats, parseNetstat, validityReasons, type CounterSnapshot } from '../measure/validity.ts';
@@ -92,9 +93,16 @@ export async function runSample(ctx: SampleContext): Promise<SampleRecord> {
   await flushConntrack(plan);
   const before = await snapshot(plan, client, target.server);
   const startedAt = new Date().toISOString();
+  const cpuBefore = cpuSnapshot();
   const raw = await runNetperf(req, { netns: client.netns });
+  const cpuAfter = cpuSnapshot();
   const after = await snapshot(plan, client, target.server);
   const parsed = parseNetperf(w.test, raw);
+  const elapsedS = parsed.elapsedS ?? req.durationS;
+  const cpu = cpuCost(cpuBefore, cpuAfter, {
+    transactions: parsed.transactionsPerSec !== undefined ? parsed.transactionsPerSec * elapsedS : undefined,
+    bytes: parsed.throughputMbps !== undefined ? (parsed.throughputMbps * 1e6 * elapsedS) / 8 : undefined,
+  });
   const reasons = [...parsed.errors, ...validityReasons(before, after)];
   return {
     datapath: ctx.datapath,
@@ -109,6 +117,7 @@ export async function runSample(ctx: SampleContext): Promise<SampleRecord> {
     ...(parsed.latencyUs ? { latencyUs: parsed.latencyUs } : {}),
     ...(parsed.transactionsPerSec !== undefined ? { transactionsPerSec: parsed.transactionsPerSec } : {}),
     ...(parsed.throughputMbps !== undefined ? { throughputMbps: parsed.throughputMbps } : {}),
+    cpu,
     target: {
       host: target.host,
       port: NETPERF_DATA_PORT,

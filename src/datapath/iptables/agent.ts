@@ -5,6 +5,7 @@ import type { ClusterState, NodeContext } from '../../cluster/state.ts';
 import { run } from '../../util/exec.ts';
 import type { AgentInit, DatapathAgent, SyncReport } from '../types.ts';
 import { iptablesHooks, renderIptables } from './render.ts';
+import { countReadyEndpoints } from '../kube/model.ts';
 
 export function iptablesBinaries(backend: 'nft' | 'legacy'): { iptables: string; restore: string } {
   return backend === 'legacy'
@@ -74,12 +75,4 @@ export class IptablesAgent implements DatapathAgent {
     }
     this.previousChains.clear();
   }
-}
-
-function countReadyEndpoints(state: ClusterState): number {
-  let n = 0;
-  for (const slice of state.endpointSlices) {
-    for (const ep of slice.endpoints ?? []) if (ep.conditions?.ready !== false) n += ep.addresses.length;
-  }
-  return n;
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 
 export const DATAPATHS = ['none', 'iptables', 'nftables', 'ebpf', 'xdp'] as const;
 /** datapaths this version can program; the others are recognised but rejected with a clear message */
-export const IMPLEMENTED_DATAPATHS: readonly Datapath[] = ['none', 'iptables'];
+export const IMPLEMENTED_DATAPATHS: readonly Datapath[] = ['none', 'iptables', 'nftables'];
 export type Datapath = (typeof DATAPATHS)[number];
 
 export const TESTS = ['TCP_RR', 'TCP_CRR', 'TCP_STREAM'] as const;
@@ -48,6 +48,60 @@ const workloadSchema = z.strictObject({
   responseSize: positiveInt.optional(),
 });
 
+/** metrics a threshold can name: the `metric` of a results.json record */
+export const THRESHOLD_METRICS = [
+  'latency_p50', 'latency_p90', 'latency_p99', 'latency_mean', 'transaction_rate', 'throughput', 'sync_duration', 'rules',
+] as const;
+
+/**
+ * One pass/fail rule checked against results.json. The selector (metric, test, path, datapath, services) picks
+ * records, an omitted selector key matching every value; the bound is absolute (`min`/`max`, in the metric's unit)
+ * or relative to another record (`relativeTo` + `minRatio`/`maxRatio`), never both.
+ */
+const thresholdSchema = z
+  .strictObject({
+    /** shown in messages instead of the generated description */
+    name: z.string().min(1).optional(),
+    metric: z.enum(THRESHOLD_METRICS),
+    test: z.enum([...TESTS, 'sync']).optional(),
+    path: z.enum([...PATHS, 'control-plane']).optional(),
+    datapath: z.enum(DATAPATHS).optional(),
+    services: positiveInt.optional(),
+    /** the statistic of the record's valid samples that is compared */
+    stat: z.enum(['median', 'ci95High', 'ci95Low', 'max', 'min']).default('median'),
+    min: z.number().finite().optional(),
+    max: z.number().finite().optional(),
+    /** the reference record: the same test/path/metric, with these keys replaced */
+    relativeTo: z
+      .strictObject({ datapath: z.enum(DATAPATHS).optional(), services: positiveInt.optional() })
+      .refine((r) => r.datapath !== undefined || r.services !== undefined, 'expected datapath and/or services')
+      .optional(),
+    minRatio: z.number().positive().optional(),
+    maxRatio: z.number().positive().optional(),
+  })
+  .superRefine((t, ctx) => {
+    const absolute = t.min !== undefined || t.max !== undefined;
+    const ratio = t.minRatio !== undefined || t.maxRatio !== undefined;
+    if (absolute && (ratio || t.relativeTo)) {
+      ctx.addIssue({ code: 'custom', path: ['relativeTo'], message: 'expected either min/max or relativeTo with minRatio/maxRatio, not both' });
+    } else if (!absolute && !ratio) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'expected a bound: min and/or max, or relativeTo with minRatio and/or maxRatio' });
+    } else if (ratio && !t.relativeTo) {
+      ctx.addIssue({ code: 'custom', path: ['relativeTo'], message: 'missing; minRatio/maxRatio need relativeTo: { datapath } and/or { services }' });
+    } else if (t.relativeTo && !ratio) {
+      ctx.addIssue({ code: 'custom', path: ['maxRatio'], message: 'missing; relativeTo needs minRatio and/or maxRatio' });
+    }
+    if (t.relativeTo && t.relativeTo.datapath === t.datapath && t.relativeTo.services === undefined && t.datapath !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['relativeTo', 'datapath'], message: 'the reference is the record itself; expected another datapath or services' });
+    }
+    if (t.min !== undefined && t.max !== undefined && t.min > t.max) ctx.addIssue({ code: 'custom', path: ['min'], message: 'min is above max' });
+    if (t.minRatio !== undefined && t.maxRatio !== undefined && t.minRatio > t.maxRatio) {
+      ctx.addIssue({ code: 'custom', path: ['minRatio'], message: 'minRatio is above maxRatio' });
+    }
+  });
+export type ThresholdSpec = z.output<typeof thresholdSchema>;
+export const thresholdsSchema = z.array(thresholdSchema);
+
 export const scenarioSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'expected a lower-case name like service-scale'),
   description: z.string().default(''),
@@ -77,6 +131,8 @@ export const scenarioSchema = z.strictObject({
   /** seconds of unmeasured traffic before each workload's samples on each datapath */
   warmup: z.number().int().min(0).max(60).default(1),
   workloads: z.array(workloadSchema).min(1),
+  /** pass/fail rules checked by `dpbench report` and at the end of a run (exit 99 when breached) */
+  thresholds: thresholdsSchema.optional(),
 });
 export type ScenarioFile = z.output<typeof scenarioSchema>;
 

@@ -12,6 +12,7 @@ function sample(n: number, p50: number, valid = true): SampleRecord {
     valid, reasons: valid ? [] : ['2 SYN retransmissions (TcpExt.TCPSynRetrans)'],
     latencyUs: { min: 1, p50, p90: p50 * 2, p99: p50 * 3, mean: p50, max: 1000, stddev: 1 },
     transactionsPerSec: 1e6 / p50,
+    cpu: { userUs: 1, systemUs: 1, softirqUs: 1, irqUs: 0, idleUs: 1, busyUs: 3, ksoftirqdUs: 0, netRxSoftirqs: 1, netTxSoftirqs: 1, busyUsPerTransaction: 10, softirqUsPerTransaction: 2, ksoftirqdUsPerTransaction: 0 },
     target: { host: '10.96.0.100', port: 12866, kind: 'service', serverPod: 'node1-pod0', lookupPosition: 1000 },
     placement: { clientPod: 'node0-pod0', serverPod: 'node1-pod0', sameNode: false, clientCpu: 0, serverCpu: 1 },
     netperf: { argv: ['netperf'], code: 0, durationMs: 1000 },
@@ -25,7 +26,7 @@ describe('aggregate', () => {
     expect(p50.samples).toEqual([100, 120, 110]);
     expect(p50.summary!.median).toBe(110);
     expect(p50.invalid).toEqual([{ sample: 2, reasons: ['2 SYN retransmissions (TcpExt.TCPSynRetrans)'] }]);
-    expect(recs.map((r) => r.metric).sort()).toEqual(['latency_mean', 'latency_p50', 'latency_p90', 'latency_p99', 'transaction_rate']);
+    expect(recs.map((r) => r.metric).sort()).toEqual(['cpu_busy_per_tx', 'cpu_ksoftirqd_per_tx', 'cpu_softirq_per_tx', 'latency_mean', 'latency_p50', 'latency_p90', 'latency_p99', 'transaction_rate']);
   });
 
   it('turns sync reports into sync_duration and rules records per datapath and step', () => {
