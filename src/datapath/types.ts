@@ -3,6 +3,12 @@
 import type { ClusterState, NodeContext } from '../cluster/state.ts';
 import type { Datapath } from '../runner/scenario/schema.ts';
 
+/**
+ * The longest one sync may take before it counts as hung. Generous on purpose: Debian's iptables-nft 1.8.9
+ * needs minutes for kube-proxy's rules at 20,000 services (a finding, not a reason to give up on it).
+ */
+export const SYNC_TIMEOUT_MS = 20 * 60_000;
+
 export interface AgentInit {
   datapath: Datapath;
   node: NodeContext;
@@ -40,4 +46,5 @@ export const DATAPATH_AGENTS: Record<string, () => Promise<DatapathAgent>> = {
   none: async () => new (await import('./none.ts')).NoneAgent(),
   iptables: async () => new (await import('./iptables/agent.ts')).IptablesAgent(),
   nftables: async () => new (await import('./nftables/agent.ts')).NftablesAgent(),
+  ebpf: async () => new (await import('./ebpf/agent.ts')).EbpfAgent(),
 };

@@ -6,6 +6,7 @@ import type { LabCluster } from '../../cluster/lab/lab.ts';
 import type { ManagedProcess } from '../../util/exec.ts';
 import { PROJECT_ROOT } from '../../runner/scenario/load.ts';
 import type { AgentApi, AgentMethod, RpcReady, RpcResponse } from './rpc.ts';
+import { SYNC_TIMEOUT_MS } from '../types.ts';
 
 export class AgentError extends DpbenchError {
   constructor(node: string, method: string, message: string) {
@@ -60,7 +61,7 @@ export class AgentClient {
     return this.proc.pid;
   }
 
-  async call<M extends AgentMethod>(method: M, params: AgentApi[M]['params'], timeoutMs = 300_000): Promise<AgentApi[M]['result']> {
+  async call<M extends AgentMethod>(method: M, params: AgentApi[M]['params'], timeoutMs = SYNC_TIMEOUT_MS + 10_000): Promise<AgentApi[M]['result']> {
     if (!this.proc.running) throw new AgentError(this.node, method, 'agent is not running');
     const id = this.nextId++;
     return await new Promise((resolve, reject) => {

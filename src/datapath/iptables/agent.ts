@@ -3,7 +3,7 @@
 // --noflush of every kube-proxy chain per sync, timed like sync_proxy_rules_duration_seconds.
 import type { ClusterState, NodeContext } from '../../cluster/state.ts';
 import { run } from '../../util/exec.ts';
-import type { AgentInit, DatapathAgent, SyncReport } from '../types.ts';
+import { SYNC_TIMEOUT_MS, type AgentInit, type DatapathAgent, type SyncReport } from '../types.ts';
 import { iptablesHooks, renderIptables } from './render.ts';
 import { countReadyEndpoints } from '../kube/model.ts';
 
@@ -38,7 +38,7 @@ export class IptablesAgent implements DatapathAgent {
     const started = performance.now();
     const out = renderIptables(state, this.node, { previousChains: this.previousChains });
     const rendered = performance.now();
-    await run([this.bin.restore, '-w', '--noflush', '--counters'], { input: out.filter + out.nat, timeoutMs: 300_000 });
+    await run([this.bin.restore, '-w', '--noflush', '--counters'], { input: out.filter + out.nat, timeoutMs: SYNC_TIMEOUT_MS });
     const done = performance.now();
     this.previousChains = out.chains;
     // "ns/name:port@N": N is the position of the port's first rule among nat KUBE-SERVICES rules, i.e. how many

@@ -6,7 +6,7 @@ import type { ClusterState, NodeContext } from '../../cluster/state.ts';
 import { CommandError } from '../../errors.ts';
 import { run, type RunResult } from '../../util/exec.ts';
 import { countReadyEndpoints } from '../kube/model.ts';
-import type { AgentInit, DatapathAgent, SyncReport } from '../types.ts';
+import { SYNC_TIMEOUT_MS, type AgentInit, type DatapathAgent, type SyncReport } from '../types.ts';
 import { FAMILY_TABLE, TABLE, isAffinitySetName } from './chains.ts';
 import { renderNftables, type NftRender, type NftRenderOptions } from './render.ts';
 
@@ -33,7 +33,7 @@ export class NftablesAgent implements DatapathAgent {
       ...(this.opts.netns ? { netns: this.opts.netns } : {}),
       ...(input !== undefined ? { input } : {}),
       allowFail,
-      timeoutMs: 300_000, // tens of thousands of services make big transactions
+      timeoutMs: SYNC_TIMEOUT_MS, // tens of thousands of services make big transactions
     });
   }
 
