@@ -2,10 +2,12 @@
 // Runner side of the prober: argv to start it in a namespace, and a call that runs it and parses its report.
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../runner/scenario/load.ts';
-import { run } from '../../util/exec.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { inNetns, run } from '../../util/exec.ts';
 import type { ProbeReport } from './probe.ts';
+import type { WatchReport } from './watch.ts';
 
-export type { ProbeReport };
+export type { ProbeReport, WatchReport };
 
 const PROBE = join(PROJECT_ROOT, 'src/workload/probe/probe.ts');
 
@@ -35,4 +37,58 @@ export async function waitForServer(netns: string, host: string, port: number, t
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`no prober server answered on ${host}:${port} within ${timeoutMs} ms: ${JSON.stringify(last)}`);
+}
+
+const WATCH = join(PROJECT_ROOT, 'src/workload/probe/watch.ts');
+
+/** a running propagation watcher (watch.ts) inside a namespace; stop() returns its transitions */
+export class Watcher implements AsyncDisposable {
+  private readonly child: ChildProcess;
+  private out = '';
+  readonly ready: Promise<void>;
+  private readonly done: Promise<WatchReport>;
+
+  constructor(netns: string | undefined, host: string, port: number, opts: { intervalUs?: number; timeoutMs?: number; maxMs?: number } = {}) {
+    const argv = inNetns(netns, [
+      process.execPath, '--import', import.meta.resolve('tsx'), WATCH, '--host', host, '--port', String(port),
+      '--interval-us', String(opts.intervalUs ?? 500), '--timeout-ms', String(opts.timeoutMs ?? 200), '--max-ms', String(opts.maxMs ?? 60_000),
+    ]);
+    this.child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
+    this.ready = new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (this.out.includes('"ready":true')) resolve();
+      };
+      this.child.stdout!.on('data', check);
+      this.child.once('exit', (code) => reject(new Error(`watcher exited with code ${code} before it was ready`)));
+    });
+    this.done = new Promise((resolve, reject) => {
+      this.child.once('exit', () => {
+        const last = this.out.trim().split('\n').pop() ?? '';
+        try {
+          const report = JSON.parse(last) as WatchReport;
+          if ('transitions' in report) resolve(report);
+          else reject(new Error(`watcher printed no report: ${last}`));
+        } catch {
+          reject(new Error(`watcher printed no report: ${last}`));
+        }
+      });
+    });
+    this.done.catch(() => {});
+  }
+
+  /** ends the watch (closing stdin) and returns its report */
+  async stop(): Promise<WatchReport> {
+    this.child.stdin!.end();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    try {
+      return await this.done;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
 }
