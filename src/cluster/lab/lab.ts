@@ -108,6 +108,33 @@ export class LabCluster implements AsyncDisposable {
     await this.attachToFabric(this.plan.externalNetns, 'p-external', this.plan.externalIP);
   }
 
+  /**
+   * a pod created after the cluster is up (churn): its namespace, veth and routes, as at creation time. The
+   * pod's namespace carries the cluster prefix like every other, so teardown and `dpbench clean` find it.
+   */
+  async addPod(nodeName: string, pod: PodPlan): Promise<void> {
+    const node = this.plan.nodes.find((n) => n.name === nodeName);
+    if (!node) throw new Error(`no node ${nodeName} in ${this.plan.cluster}`);
+    if (!pod.netns.startsWith(`${this.plan.cluster}-`)) throw new Error(`pod namespace ${pod.netns} must start with ${this.plan.cluster}-`);
+    await this.upPod(node, pod);
+  }
+
+  /** deletes a pod made by addPod: stops what runs in it, then its namespace (its veth and routes go too) */
+  async removePod(pod: PodPlan): Promise<void> {
+    const inside = this.processes.filter((p) => p.child.spawnargs.includes(`--net=/run/netns/${pod.netns}`));
+    await Promise.all(inside.map((p) => p.stop(500)));
+    this.processes = this.processes.filter((p) => !inside.includes(p));
+    for (const pid of await netnsPids(pod.netns)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    await deleteNetns(pod.netns);
+    this.created = this.created.filter((n) => n !== pod.netns);
+  }
+
   /** run a command inside a pod (or node) namespace */
   async exec(netns: string, argv: string[], opts: Omit<RunOptions, 'netns'> = {}): Promise<RunResult> {
     return await run(argv, { ...opts, netns });
