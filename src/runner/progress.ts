@@ -21,8 +21,8 @@ export class Progress {
     const elapsed = (performance.now() - this.started) / 1000;
     // overheads scale with the work: extrapolate from the rate seen so far once there is some
     const rate = this.done > 0 ? elapsed / this.done : 1.3;
-    const left = Math.max(0, (this.plannedS - this.done) * rate);
-    return left >= 60 ? `${Math.floor(left / 60)}m${String(Math.round(left % 60)).padStart(2, '0')}s` : `${Math.round(left)}s`;
+    const left = Math.round(Math.max(0, (this.plannedS - this.done) * rate));
+    return left >= 60 ? `${Math.floor(left / 60)}m${String(left % 60).padStart(2, '0')}s` : `${left}s`;
   }
 
   update(line: string): void {
