@@ -61,12 +61,43 @@ export function buildProgram(): Command {
 
   program
     .command('conform')
-    .description('check that every datapath implements the same Service semantics (pass / fail / unsupported, with evidence)')
-    .option('--suite <name>', 'conformance suite: services', 'services')
+    .description('check that every datapath implements the same Service / NetworkPolicy semantics (with evidence / truth tables)')
+    .option('--suite <name>', 'conformance suite: services | netpol', 'services')
+    .option('--policies <file|dir>', 'netpol: case files (YAML) to run instead of the built-in netpol-cases/')
+    .option('--print-model', 'netpol: print the standard model (namespaces, pods, labels, deterministic IPs) and exit')
+    .option('--verbose', 'netpol: print every truth table, not only those that disagree')
     .option('--datapaths <list>', 'datapaths to check (default: every implemented one but none)', list)
-    .option('--shape <name>', 'cluster shape from clusters/ (at least 2 nodes × 2 pods)', 'lab-2node')
+    .option('--shape <name>', 'services: cluster shape from clusters/ (at least 2 nodes × 2 pods)', 'lab-2node')
     .option('--json', 'print the full report, every verdict and its evidence, as JSON')
     .action(async (opts) => (await import('./commands/conform.ts')).conformCommand(opts));
+
+  program
+    .command('report')
+    .description('write <run-dir>/report.html (self-contained, opens offline) and check the scenario thresholds; exit 99 if one is breached')
+    .argument('<run-dir>', 'a run directory (reports/<run-id>) or its results.json')
+    .option('--out <file>', 'where to write the HTML (default <run-dir>/report.html)')
+    .option('--scenario <file>', "read thresholds from this scenario file instead of the run's own")
+    .action(async (runDir: string, opts) => (await import('./commands/report.ts')).reportCommand(runDir, opts));
+
+  program
+    .command('compare')
+    .description('compare a candidate run with a baseline, record by record; write compare.html; exit 99 on a regression')
+    .argument('<baseline>', 'baseline run directory or results.json')
+    .argument('<candidate>', 'candidate run directory or results.json')
+    .option('--tolerance <fraction>', 'change treated as noise, e.g. 0.1 or 10%', '10%')
+    .option('--alpha <p>', 'significance level of the Mann-Whitney U test', '0.05')
+    .option('--resamples <n>', 'bootstrap resamples for the ratio CI', '2000')
+    .option('--out <file>', 'where to write the HTML (default <candidate-dir>/compare.html)')
+    .option('--all', 'print every record, not only headline metrics and changes')
+    .action(async (baseline: string, candidate: string, opts) => (await import('./commands/compare.ts')).compareCommand(baseline, candidate, opts));
+
+  program
+    .command('index')
+    .description('write <dir>/index.html listing every run folder under <dir> with headline figures and links (e.g. for GitHub Pages)')
+    .argument('<dir>', 'a folder of run folders, e.g. reports/')
+    .option('--no-render', 'do not write report.html for run folders that lack one')
+    .option('--title <text>', 'page title', 'dpbench results')
+    .action(async (dir: string, opts) => (await import('./commands/index.ts')).indexCommand(dir, opts));
 
   program
     .command('doctor')

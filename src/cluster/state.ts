@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // The cluster state every datapath agent is fed: plain Kubernetes objects, as an informer would deliver them.
-import type { V1EndpointSlice, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Namespace, V1NetworkPolicy, V1Pod, V1Service } from '@kubernetes/client-node';
 
 export interface ClusterState {
   services: V1Service[];
   endpointSlices: V1EndpointSlice[];
   pods: V1Pod[];
   namespaces: V1Namespace[];
+  /** networking.k8s.io/v1 policies; datapaths that enforce none ignore them */
+  networkPolicies?: V1NetworkPolicy[];
 }
 
 /** What an agent knows about the node it programs (kube-proxy's flags and node object). */

@@ -15,10 +15,19 @@ export interface ConformFlags {
   datapaths?: string[];
   json?: boolean;
   shape: string;
+  policies?: string;
+  printModel?: boolean;
+  verbose?: boolean;
 }
 
 export async function conformCommand(flags: ConformFlags): Promise<void> {
-  if (flags.suite !== 'services') throw new ConfigError(`--suite: expected "services", got "${flags.suite}"`);
+  if (flags.printModel) {
+    const { printModel } = await import('../netpol/model.ts');
+    process.stdout.write(printModel());
+    return;
+  }
+  if (flags.suite === 'netpol') return await netpolCommand(flags);
+  if (flags.suite !== 'services') throw new ConfigError(`--suite: expected "services" or "netpol", got "${flags.suite}"`);
   const datapaths = checkDatapaths(flags.datapaths ?? IMPLEMENTED_DATAPATHS.filter((d) => d !== 'none'), '--datapaths');
   const shape = loadClusterShape(flags.shape, '--shape');
   if (shape.nodes < 2 || shape.podsPerNode < 2) throw new ConfigError(`--shape: the services suite needs at least 2 nodes with 2 pods each; ${shape.name} has ${shape.nodes}×${shape.podsPerNode}`);
@@ -26,4 +35,15 @@ export async function conformCommand(flags: ConformFlags): Promise<void> {
   const report = await runServiceConformance({ datapaths, shape, log: flags.json ? undefined : (l) => process.stderr.write(`${l}\n`) });
   process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderConformance(report)}\n`);
   if (!report.passed) throw new ConformanceError('conformance failed: a datapath broke a behaviour it claims');
+}
+
+async function netpolCommand(flags: ConformFlags): Promise<void> {
+  const { loadCases } = await import('../netpol/cases.ts');
+  const { renderNetpol, runNetpolConformance } = await import('../conform/netpol/run.ts');
+  const cases = flags.policies ? loadCases(flags.policies) : loadCases();
+  const datapaths = checkDatapaths(flags.datapaths ?? IMPLEMENTED_DATAPATHS.filter((d) => d !== 'none'), '--datapaths');
+  await requirePrereqs();
+  const report = await runNetpolConformance({ cases, datapaths, log: flags.json ? undefined : (l) => process.stderr.write(`${l}\n`) });
+  process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderNetpol(report, { verbose: flags.verbose })}\n`);
+  if (!report.passed) throw new ConformanceError('netpol conformance failed: a datapath (or an expected table) disagreed with the reference evaluator');
 }

@@ -2,6 +2,7 @@
 // The Service behaviours each datapath claims. Conformance runs a check only where it is claimed and reports
 // "unsupported" elsewhere, never "pass".
 import type { Datapath } from '../runner/scenario/schema.ts';
+import type { NetpolFeature } from '../netpol/cases.ts';
 
 export const SERVICE_FEATURES = [
   'clusterip',
@@ -20,6 +21,19 @@ export const DATAPATH_SERVICE_FEATURES: Record<Datapath, readonly ServiceFeature
   none: [],
   iptables: SERVICE_FEATURES,
   nftables: SERVICE_FEATURES,
-  ebpf: [],
+  // bpf/lb_tc.bpf.c: every behaviour, checked by test/lab/ebpf-service.test.ts
+  ebpf: SERVICE_FEATURES,
   xdp: [],
+};
+
+/**
+ * NetworkPolicy: null where a datapath does not enforce it at all (kube-proxy modes never do: a CNI does);
+ * otherwise the optional features it implements beyond plain pod/namespace selectors and ports.
+ */
+export const DATAPATH_NETPOL_FEATURES: Record<Datapath, readonly NetpolFeature[] | null> = {
+  none: null,
+  iptables: null,
+  nftables: null,
+  ebpf: null,
+  xdp: null,
 };

@@ -6,8 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { inNetns, run } from '../../util/exec.ts';
 import type { ProbeReport } from './probe.ts';
 import type { WatchReport } from './watch.ts';
+import type { BatchOutcome, BatchTarget } from './batch.ts';
 
-export type { ProbeReport, WatchReport };
+export type { BatchOutcome, BatchTarget, ProbeReport, WatchReport };
 
 const PROBE = join(PROJECT_ROOT, 'src/workload/probe/probe.ts');
 
@@ -91,4 +92,13 @@ export class Watcher implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
+}
+
+const BATCH = join(PROJECT_ROOT, 'src/workload/probe/batch.ts');
+
+/** tries every target once from inside `netns`, concurrently; outcomes in target order */
+export async function probeBatch(netns: string, targets: BatchTarget[], timeoutMs = 500): Promise<BatchOutcome[]> {
+  const argv = [process.execPath, '--import', import.meta.resolve('tsx'), BATCH, '--targets', JSON.stringify(targets), '--timeout-ms', String(timeoutMs)];
+  const res = await run(argv, { netns, timeoutMs: timeoutMs * (Math.ceil(targets.length / 64) + 1) + 15_000 });
+  return JSON.parse(res.stdout.trim().split('\n').pop()!) as BatchOutcome[];
 }
