@@ -33,6 +33,7 @@ export function buildProgram(): Command {
     .argument('<scenario>', 'a name from scenarios/ (e.g. smoke) or a path to a scenario .yaml')
     .option('--datapaths <list>', 'override the datapaths, e.g. none,iptables', list)
     .option('--services <list>', 'override the service-count steps, e.g. 1,1000', intList)
+    .option('--policies <list>', 'override the NetworkPolicy-count steps, e.g. 0,100', intList)
     .option('--samples <n>', 'override samples per workload', positiveInt)
     .option('--duration <seconds>', 'override whole seconds per sample', positiveInt)
     .option('--out <dir>', 'output directory (default reports/<run-id>/)')

@@ -2,7 +2,7 @@
 // Kubernetes objects for a lab cluster at one scale step: the pods, the netperf target service in front of a
 // server pod, N-1 filler services (with endpoints on addresses nothing listens on, as kube-proxy's own scale
 // tests do), and for interactive use an `echo` service over several pods and a service with no endpoints.
-import type { V1EndpointSlice, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Namespace, V1NetworkPolicy, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { ClusterState } from './state.ts';
 import { allPods, LAB_POD_NAMESPACE, type LabPlan, type PodPlan } from './lab/plan.ts';
 import { cidrHost, parseCidr } from '../util/ip.ts';
@@ -127,6 +127,37 @@ export interface StateOptions {
   backendsPerService: number;
   /** add the echo and no-endpoints services (lab up, tests) */
   extras?: boolean;
+  /**
+   * NetworkPolicy mode: the netperf target pod is isolated by a default-deny ingress policy, the client is let
+   * in by one allow policy (dropped when allowClient is false: the propagation toggle), and this many filler
+   * policies select the target but admit only pods that do not exist — rules every datapath must walk or index.
+   */
+  policies?: number;
+  allowClient?: boolean;
+}
+
+export const ROLE_LABEL = 'dpbench.io/role';
+
+function policy(name: string, spec: V1NetworkPolicy['spec']): V1NetworkPolicy {
+  return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace: LAB_POD_NAMESPACE }, spec };
+}
+
+export function labPolicies(count: number, allowClient: boolean): V1NetworkPolicy[] {
+  const target = { matchLabels: { [ROLE_LABEL]: 'target' } };
+  const out = [policy('target-default-deny', { podSelector: target, policyTypes: ['Ingress'], ingress: [] })];
+  for (let i = 1; i <= count; i++) {
+    out.push(
+      policy(`filler-${String(i).padStart(5, '0')}`, {
+        podSelector: target,
+        policyTypes: ['Ingress'],
+        ingress: [{ _from: [{ podSelector: { matchLabels: { 'dpbench.io/filler': String(i) } } }], ports: [{ protocol: 'TCP', port: 80 + (i % 1000) }] }],
+      }),
+    );
+  }
+  if (allowClient) {
+    out.push(policy('allow-client', { podSelector: target, policyTypes: ['Ingress'], ingress: [{ _from: [{ podSelector: { matchLabels: { [ROLE_LABEL]: 'client' } } }] }] }));
+  }
+  return out;
 }
 
 export function labServices(plan: LabPlan, opts: StateOptions): ServiceSpecLite[] {
@@ -179,10 +210,21 @@ export function labServices(plan: LabPlan, opts: StateOptions): ServiceSpecLite[
 
 export function buildClusterState(plan: LabPlan, opts: StateOptions): ClusterState {
   const built = labServices(plan, opts).map(serviceObjects);
-  return {
+  const pods = allPods(plan).map(podObject);
+  const state: ClusterState = {
     namespaces: [namespaceObject('default'), namespaceObject(LAB_POD_NAMESPACE)],
-    pods: allPods(plan).map(podObject),
+    pods,
     services: built.map((b) => b.service),
     endpointSlices: built.map((b) => b.slice),
   };
+  if (opts.policies !== undefined) {
+    const role = (name: string, value: string): void => {
+      const pod = pods.find((p) => p.metadata!.name === name)!;
+      pod.metadata!.labels = { ...pod.metadata!.labels, [ROLE_LABEL]: value };
+    };
+    role(clientPod(plan).name, 'client');
+    role(targetServer(plan).name, 'target');
+    state.networkPolicies = labPolicies(opts.policies, opts.allowClient ?? true);
+  }
+  return state;
 }

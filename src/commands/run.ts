@@ -8,6 +8,7 @@ import { renderSummary } from '../report/summary.ts';
 export interface RunFlags {
   datapaths?: string[];
   services?: number[];
+  policies?: number[];
   samples?: number;
   duration?: number;
   out?: string;

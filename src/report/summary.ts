@@ -5,8 +5,13 @@ import type { ResultRecord, Results } from '../runner/results.ts';
 import { fmt, textTable } from './table.ts';
 
 function find(results: ResultRecord[], base: ResultRecord, metric: string): ResultRecord | undefined {
-  return results.find((r) => r.datapath === base.datapath && r.services === base.services && r.test === base.test && r.path === base.path && r.metric === metric);
+  return results.find(
+    (r) => r.datapath === base.datapath && r.services === base.services && r.policies === base.policies && r.test === base.test && r.path === base.path && r.metric === metric,
+  );
 }
+
+/** "1000" or "1000 / 100 pol" when the run has a policy dimension */
+const step = (r: { services: number; policies?: number }): string => (r.policies !== undefined ? `${r.services} / ${r.policies} pol` : String(r.services));
 
 function withCi(r: ResultRecord | undefined): string {
   if (!r?.summary) return '-';
@@ -17,14 +22,14 @@ function withCi(r: ResultRecord | undefined): string {
 export function renderSummary(res: Results): string {
   const rows: string[][] = [];
   const heads = res.results.filter((r) => r.metric === 'latency_p50' || r.metric === 'throughput');
-  heads.sort((a, b) => a.test.localeCompare(b.test) || a.path.localeCompare(b.path) || a.services - b.services || a.datapath.localeCompare(b.datapath));
+  heads.sort((a, b) => a.test.localeCompare(b.test) || a.path.localeCompare(b.path) || a.services - b.services || (a.policies ?? 0) - (b.policies ?? 0) || a.datapath.localeCompare(b.datapath));
   for (const r of heads) {
     const stream = r.metric === 'throughput';
     const total = r.samples.length + r.invalid.length;
     rows.push([
       r.test,
       r.path,
-      String(r.services),
+      step(r),
       r.datapath,
       stream ? '-' : withCi(r),
       stream ? '-' : withCi(find(res.results, r, 'latency_p99')),
@@ -35,18 +40,23 @@ export function renderSummary(res: Results): string {
   const out = [
     textTable(['test', 'path', 'services', 'datapath', 'p50 µs (95% CI)', 'p99 µs (95% CI)', 'tx/s | Mbit/s (95% CI)', 'valid'], rows),
   ];
+  const propagation = res.results
+    .filter((r) => r.metric.startsWith('propagation_'))
+    .sort((a, b) => a.metric.localeCompare(b.metric) || (a.policies ?? 0) - (b.policies ?? 0) || a.datapath.localeCompare(b.datapath))
+    .map((r) => [r.metric.replace('propagation_', '').replaceAll('_', ' '), step(r), r.datapath, withCi(r), r.summary ? fmt(r.summary.max) : '-', `${r.samples.length}/${r.samples.length + r.invalid.length}`]);
+  if (propagation.length) out.push('', textTable(['policy propagation', 'services / policies', 'datapath', 'ms (95% CI)', 'max ms', 'valid'], propagation));
   const syncRows = res.results
     .filter((r) => r.test === 'sync' && r.metric === 'sync_duration' && r.datapath !== 'none')
     .sort((a, b) => a.datapath.localeCompare(b.datapath) || a.services - b.services)
     .map((r) => {
       const rules = find(res.results, r, 'rules');
-      return [r.datapath, String(r.services), fmt(r.summary?.median), fmt(r.summary?.max), fmt(rules?.summary?.max)];
+      return [r.datapath, step(r), fmt(r.summary?.median), fmt(r.summary?.max), fmt(rules?.summary?.max)];
     });
   if (syncRows.length) out.push('', textTable(['datapath', 'services', 'sync ms (median node)', 'sync ms (max)', 'rules per node'], syncRows));
   const invalid = res.samples.filter((s) => !s.valid);
   if (invalid.length) {
     out.push('', `${invalid.length} invalid sample(s), kept out of the statistics:`);
-    for (const s of invalid.slice(0, 10)) out.push(`  ${s.datapath} services=${s.services} ${s.test} ${s.path} #${s.sample}: ${s.reasons.join('; ')}`);
+    for (const s of invalid.slice(0, 10)) out.push(`  ${s.datapath} services=${step(s)} ${s.test} ${s.path} #${s.sample}: ${s.reasons.join('; ')}`);
     if (invalid.length > 10) out.push(`  … and ${invalid.length - 10} more (see samples.csv)`);
   }
   return out.join('\n');

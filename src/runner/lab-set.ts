@@ -109,6 +109,11 @@ export class LabSet implements AsyncDisposable {
     return reports;
   }
 
+  /** programs one cluster's nodes with a state, all nodes at once (a change reaches every node, as in a cluster) */
+  async syncMember(datapath: Datapath, state: ClusterState): Promise<SyncReport[]> {
+    return await Promise.all(this.member(datapath).agents.map((a) => a.call('sync', state)));
+  }
+
   member(datapath: Datapath): LabMember {
     const m = this.members.find((x) => x.datapath === datapath);
     if (!m) throw new Error(`no lab cluster for datapath ${datapath}`);

@@ -15,6 +15,8 @@ export const RESULTS_SCHEMA_VERSION = 1;
 export interface SampleRecord {
   datapath: Datapath;
   services: number;
+  /** NetworkPolicies installed (scale.policies), when the scenario has a policy dimension */
+  policies?: number;
   test: string;
   path: TrafficPath;
   /** 1-based sample number within datapath × step × workload */
@@ -28,8 +30,10 @@ export interface SampleRecord {
   latencyUs?: { min: number; p50: number; p90: number; p99: number; mean: number; max: number; stddev: number };
   transactionsPerSec?: number;
   throughputMbps?: number;
-  /** machine-wide CPU during the netperf run (src/measure/cpu.ts) */
-  cpu: CpuCost;
+  /** machine-wide CPU during the netperf run (src/measure/cpu.ts); absent for propagation samples */
+  cpu?: CpuCost;
+  /** NETPOL_PROPAGATION: policy change submitted → first probe that saw the new verdict */
+  propagation?: { direction: 'allow-to-deny' | 'deny-to-allow'; latencyMs?: number; syncMs: number; attempts: number };
   target: {
     host: string;
     port: number;
@@ -40,12 +44,13 @@ export interface SampleRecord {
     lookupPosition?: number;
   };
   placement: { clientPod: string; serverPod: string; sameNode: boolean; clientCpu: number; serverCpu: number };
-  netperf: { argv: string[]; code: number | null; durationMs: number };
+  netperf?: { argv: string[]; code: number | null; durationMs: number };
 }
 
 export interface ResultRecord {
   datapath: Datapath;
   services: number;
+  policies?: number;
   test: string;
   path: string;
   metric: string;
@@ -59,6 +64,7 @@ export interface ResultRecord {
 
 export interface SyncRecord extends SyncReport {
   services: number;
+  policies?: number;
 }
 
 export interface Results {
@@ -74,6 +80,7 @@ export interface Results {
     argv: string[];
     datapaths: Datapath[];
     serviceSteps: number[];
+    policySteps?: number[];
     backendsPerService: number;
     cluster: { provider: string; shape: string; nodes: number; podsPerNode: number };
     workloads: { test: string; path: string; duration: number; samples: number }[];
@@ -88,6 +95,9 @@ export interface Results {
 
 /** the metrics one sample yields, by test */
 export function sampleMetrics(s: SampleRecord): { metric: string; unit: string; value: number | undefined }[] {
+  if (s.propagation) {
+    return [{ metric: `propagation_${s.propagation.direction.replaceAll('-', '_')}`, unit: 'ms', value: s.propagation.latencyMs }];
+  }
   if (s.test === 'TCP_STREAM') {
     return [
       { metric: 'throughput', unit: 'Mbit/s', value: s.throughputMbps },
@@ -113,10 +123,13 @@ export function aggregate(samples: SampleRecord[], syncs: SyncRecord[]): ResultR
   const groups = new Map<string, ResultRecord>();
   for (const s of samples) {
     for (const m of sampleMetrics(s)) {
-      const key = [s.datapath, s.services, s.test, s.path, m.metric].join('|');
+      const key = [s.datapath, s.services, s.policies, s.test, s.path, m.metric].join('|');
       let rec = groups.get(key);
       if (!rec) {
-        rec = { datapath: s.datapath, services: s.services, test: s.test, path: s.path, metric: m.metric, unit: m.unit, samples: [], summary: null, invalid: [] };
+        rec = {
+          datapath: s.datapath, services: s.services, ...(s.policies !== undefined ? { policies: s.policies } : {}),
+          test: s.test, path: s.path, metric: m.metric, unit: m.unit, samples: [], summary: null, invalid: [],
+        };
         groups.set(key, rec);
       }
       if (s.valid && m.value !== undefined) rec.samples.push(m.value);
@@ -128,10 +141,13 @@ export function aggregate(samples: SampleRecord[], syncs: SyncRecord[]): ResultR
       ['sync_duration', 'ms', y.durationMs],
       ['rules', 'count', y.rules],
     ] as const) {
-      const key = [y.datapath, y.services, 'sync', 'control-plane', metric].join('|');
+      const key = [y.datapath, y.services, y.policies, 'sync', 'control-plane', metric].join('|');
       let rec = groups.get(key);
       if (!rec) {
-        rec = { datapath: y.datapath, services: y.services, test: 'sync', path: 'control-plane', metric, unit, samples: [], summary: null, invalid: [] };
+        rec = {
+          datapath: y.datapath, services: y.services, ...(y.policies !== undefined ? { policies: y.policies } : {}),
+          test: 'sync', path: 'control-plane', metric, unit, samples: [], summary: null, invalid: [],
+        };
         groups.set(key, rec);
       }
       rec.samples.push(value);
@@ -143,21 +159,21 @@ export function aggregate(samples: SampleRecord[], syncs: SyncRecord[]): ResultR
 }
 
 const CSV_COLUMNS = [
-  'datapath', 'services', 'test', 'path', 'sample', 'order', 'startedAt', 'valid', 'reasons',
+  'datapath', 'services', 'policies', 'test', 'path', 'sample', 'order', 'startedAt', 'valid', 'reasons',
   'p50_us', 'p90_us', 'p99_us', 'mean_us', 'min_us', 'max_us', 'transactions_per_s', 'throughput_mbps',
   'cpu_busy_us', 'cpu_softirq_us', 'cpu_ksoftirqd_us', 'net_rx_softirqs', 'cpu_busy_us_per_tx', 'cpu_softirq_us_per_tx',
-  'cpu_busy_us_per_gb', 'cpu_softirq_us_per_gb',
+  'cpu_busy_us_per_gb', 'cpu_softirq_us_per_gb', 'propagation_direction', 'propagation_ms', 'propagation_sync_ms',
   'target_kind', 'target_host', 'lookup_position', 'client_pod', 'server_pod', 'same_node', 'client_cpu', 'server_cpu',
 ];
 
 export function samplesCsv(samples: SampleRecord[]): string {
   return stringify(
     samples.map((s) => [
-      s.datapath, s.services, s.test, s.path, s.sample, s.order, s.startedAt, s.valid, s.reasons.join('; '),
+      s.datapath, s.services, s.policies, s.test, s.path, s.sample, s.order, s.startedAt, s.valid, s.reasons.join('; '),
       s.latencyUs?.p50, s.latencyUs?.p90, s.latencyUs?.p99, s.latencyUs?.mean, s.latencyUs?.min, s.latencyUs?.max,
       s.transactionsPerSec, s.throughputMbps,
       s.cpu?.busyUs, s.cpu?.softirqUs, s.cpu?.ksoftirqdUs, s.cpu?.netRxSoftirqs, s.cpu?.busyUsPerTransaction, s.cpu?.softirqUsPerTransaction,
-      s.cpu?.busyUsPerGB, s.cpu?.softirqUsPerGB,
+      s.cpu?.busyUsPerGB, s.cpu?.softirqUsPerGB, s.propagation?.direction, s.propagation?.latencyMs, s.propagation?.syncMs,
       s.target.kind, s.target.host, s.target.lookupPosition, s.placement.clientPod, s.placement.serverPod,
       s.placement.sameNode, s.placement.clientCpu, s.placement.serverCpu,
     ]),

@@ -12,7 +12,8 @@ import { LabSet } from './lab-set.ts';
 import { rotation } from './interleave.ts';
 import { Progress } from './progress.ts';
 import { aggregate, RESULTS_SCHEMA_VERSION, writeResults, type Results, type SampleRecord, type SyncRecord } from './results.ts';
-import { runSample } from './sampler.ts';
+import { runPropagationSample, runSample } from './sampler.ts';
+import type { LabPlan } from '../cluster/lab/plan.ts';
 import { Interrupts } from './signals.ts';
 import { requirePrereqs } from './prereqs.ts';
 import { PROJECT_ROOT } from './scenario/load.ts';
@@ -43,13 +44,19 @@ export function newPrefix(): string {
 /** netserver answers a TCP_CRR test's results ~4 s after the test ends (seen with netperf 2.7.0 here) */
 const CRR_TAIL_S = 4;
 
-/** seconds the run's netperf invocations will take: the basis of the progress estimate */
+/** the scale steps: every service count crossed with every policy count (when the scenario has policies) */
+export function scaleSteps(s: Scenario): { services: number; policies?: number }[] {
+  return s.scale.services.flatMap((services) => (s.scale.policies ? s.scale.policies.map((policies) => ({ services, policies })) : [{ services }]));
+}
+
+/** seconds the run's netperf invocations (and propagation samples, ~1 s each) will take: the progress estimate */
 export function plannedSeconds(s: Scenario): number {
   const perStep = s.workloads.reduce((t, w) => {
+    if (w.test === 'NETPOL_PROPAGATION') return t + s.datapaths.length * w.samples;
     const tail = w.test === 'TCP_CRR' ? CRR_TAIL_S : 0;
     return t + s.datapaths.length * (w.samples * (w.duration + tail) + (s.warmup > 0 ? s.warmup + tail : 0));
   }, 0);
-  return perStep * s.scale.services.length;
+  return perStep * scaleSteps(s).length;
 }
 
 export function sampleSeconds(w: Scenario['workloads'][number], duration = w.duration): number {
@@ -77,15 +84,20 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       datapaths: scenario.datapaths,
       shape: scenario.cluster,
       iptablesBackend: scenario.datapathOptions.iptables.backend,
+      // the propagation watcher probes the target pod's prober server
+      echoServers: scenario.workloads.some((w) => w.test === 'NETPOL_PROPAGATION'),
       log: (l) => progress.log(l),
     });
     labs.record();
-    for (const [stepIndex, services] of scenario.scale.services.entries()) {
+    const steps = scaleSteps(scenario);
+    for (const [stepIndex, { services, policies }] of steps.entries()) {
       interrupts.check();
-      const stepLabel = `step ${stepIndex + 1}/${scenario.scale.services.length} services=${services}`;
+      const stepLabel = `step ${stepIndex + 1}/${steps.length} services=${services}${policies !== undefined ? ` policies=${policies}` : ''}`;
+      const stateFor = (allowClient: boolean) => (plan: LabPlan) =>
+        buildClusterState(plan, { services, backendsPerService: scenario.scale.backendsPerService, ...(policies !== undefined ? { policies, allowClient } : {}) });
       progress.update(`${stepLabel}: syncing agents`);
-      const reports = await labs.syncAll((plan) => buildClusterState(plan, { services, backendsPerService: scenario.scale.backendsPerService }));
-      syncs.push(...reports.map((r) => ({ ...r, services })));
+      const reports = await labs.syncAll(stateFor(true));
+      syncs.push(...reports.map((r) => ({ ...r, services, ...(policies !== undefined ? { policies } : {}) })));
       for (const r of reports) {
         if (r.datapath !== 'none') progress.log(`  ${stepLabel}: ${r.datapath} ${r.node} synced ${r.rules} rules in ${r.durationMs.toFixed(1)} ms`);
       }
@@ -94,12 +106,32 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
         return typeof pos === 'number' ? pos : undefined;
       };
       for (const w of scenario.workloads) {
+        const common = { services, workload: w, ...(policies !== undefined ? { policies } : {}) };
+        if (w.test === 'NETPOL_PROPAGATION') {
+          // samples alternate allow→deny, deny→allow; every datapath's turn starts from the allowed state
+          const states = new Map(scenario.datapaths.map((dp) => [dp, { allow: stateFor(true)(labs.member(dp).plan), deny: stateFor(false)(labs.member(dp).plan) }]));
+          for (let i = 0; i < w.samples; i++) {
+            const direction = i % 2 === 0 ? 'allow-to-deny' : 'deny-to-allow';
+            for (const [order, dp] of rotation(scenario.datapaths, i).entries()) {
+              interrupts.check();
+              progress.update(`${stepLabel}: ${w.test} ${dp} ${direction} sample ${i + 1}/${w.samples}`);
+              const next = direction === 'allow-to-deny' ? states.get(dp)!.deny : states.get(dp)!.allow;
+              const rec = await runPropagationSample({ ...common, datapath: dp, plan: labs.member(dp).plan, sample: i + 1, order, direction, submit: () => labs.syncMember(dp, next) });
+              samples.push(rec);
+              progress.advance(1);
+              if (!rec.valid) progress.log(`  invalid sample (${dp} ${w.test} #${i + 1}): ${rec.reasons.join('; ')}`);
+            }
+          }
+          // leave the client allowed for the workloads that follow
+          if (w.samples % 2 === 1) for (const dp of scenario.datapaths) await labs.syncMember(dp, states.get(dp)!.allow);
+          continue;
+        }
         // warm-up: unrecorded traffic on every datapath (ARP, caches, CPU frequency)
         if (scenario.warmup > 0) {
           for (const dp of scenario.datapaths) {
             interrupts.check();
             progress.update(`${stepLabel}: ${w.test} ${w.path} ${dp} warm-up`);
-            await runSample({ datapath: dp, plan: labs.member(dp).plan, services, workload: w, sample: 0, order: 0, durationS: scenario.warmup });
+            await runSample({ ...common, datapath: dp, plan: labs.member(dp).plan, sample: 0, order: 0, durationS: scenario.warmup });
             progress.advance(sampleSeconds(w, scenario.warmup));
           }
         }
@@ -107,7 +139,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
           for (const [order, dp] of rotation(scenario.datapaths, i).entries()) {
             interrupts.check();
             progress.update(`${stepLabel}: ${w.test} ${w.path} ${dp} sample ${i + 1}/${w.samples}`);
-            const rec = await runSample({ datapath: dp, plan: labs.member(dp).plan, services, workload: w, sample: i + 1, order, lookupPosition: lookupPosition(dp) });
+            const rec = await runSample({ ...common, datapath: dp, plan: labs.member(dp).plan, sample: i + 1, order, lookupPosition: lookupPosition(dp) });
             samples.push(rec);
             progress.advance(sampleSeconds(w));
             if (!rec.valid) progress.log(`  invalid sample (${dp} ${w.test} ${w.path} #${i + 1}): ${rec.reasons.join('; ')}`);
@@ -133,6 +165,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
         argv: opts.argv ?? process.argv.slice(2),
         datapaths: scenario.datapaths,
         serviceSteps: scenario.scale.services,
+        ...(scenario.scale.policies ? { policySteps: scenario.scale.policies } : {}),
         backendsPerService: scenario.scale.backendsPerService,
         cluster: { provider: scenario.cluster.provider, shape: scenario.cluster.name, nodes: scenario.cluster.nodes, podsPerNode: scenario.cluster.podsPerNode },
         workloads: scenario.workloads.map((w) => ({ test: w.test, path: w.path, duration: w.duration, samples: w.samples })),

@@ -5,13 +5,16 @@ import { cpus } from 'node:os';
 import { run } from '../util/exec.ts';
 import type { LabPlan, PodPlan } from '../cluster/lab/plan.ts';
 import {
-  clientPod, crossNodeServer, NETPERF_CONTROL_PORT, NETPERF_DATA_PORT, sameNodeServer, serviceVIP, TARGET_VIP_INDEX, targetServer,
+  clientPod, crossNodeServer, ECHO_PORT, NETPERF_CONTROL_PORT, NETPERF_DATA_PORT, sameNodeServer, serviceVIP, TARGET_VIP_INDEX, targetServer,
 } from '../cluster/objects.ts';
 import { cpuCost, cpuSnapshot } from '../measure/cpu.ts';
 import { runNetperf, type NetperfRequest } from '../workload/netperf/driver.ts';
 import { parseNetperf } from '../workload/netperf/parse.ts';
 import { parseConntrackStats, parseNetstat, validityReasons, type CounterSnapshot } from '../measure/validity.ts';
 import type { Datapath, Workload } from './scenario/schema.ts';
+import type { SyncReport } from '../datapath/types.ts';
+import { Watcher } from '../workload/probe/index.ts';
+import { nowMs } from '../workload/probe/watch.ts';
 import type { SampleRecord } from './results.ts';
 
 export interface Target {
@@ -71,17 +74,20 @@ export interface SampleContext {
   sample: number;
   order: number;
   lookupPosition?: number;
+  policies?: number;
   /** run but unrecorded: a warm-up */
   durationS?: number;
 }
 
 export async function runSample(ctx: SampleContext): Promise<SampleRecord> {
   const { plan, workload: w } = ctx;
+  if (w.test === 'NETPOL_PROPAGATION') throw new Error('runSample measures netperf tests; propagation has runPropagationSample');
+  const test = w.test;
   const client = clientPod(plan);
   const target = resolveTarget(plan, ctx.datapath, w);
   const placement = cpuPlacement();
   const req: NetperfRequest = {
-    test: w.test,
+    test,
     host: target.host,
     controlPort: NETPERF_CONTROL_PORT,
     dataPort: NETPERF_DATA_PORT,
@@ -97,7 +103,7 @@ export async function runSample(ctx: SampleContext): Promise<SampleRecord> {
   const raw = await runNetperf(req, { netns: client.netns });
   const cpuAfter = cpuSnapshot();
   const after = await snapshot(plan, client, target.server);
-  const parsed = parseNetperf(w.test, raw);
+  const parsed = parseNetperf(test, raw);
   const elapsedS = parsed.elapsedS ?? req.durationS;
   const cpu = cpuCost(cpuBefore, cpuAfter, {
     transactions: parsed.transactionsPerSec !== undefined ? parsed.transactionsPerSec * elapsedS : undefined,
@@ -107,6 +113,7 @@ export async function runSample(ctx: SampleContext): Promise<SampleRecord> {
   return {
     datapath: ctx.datapath,
     services: ctx.services,
+    ...(ctx.policies !== undefined ? { policies: ctx.policies } : {}),
     test: w.test,
     path: w.path,
     sample: ctx.sample,
@@ -133,5 +140,63 @@ export async function runSample(ctx: SampleContext): Promise<SampleRecord> {
       serverCpu: placement.remote,
     },
     netperf: { argv: raw.argv, code: raw.code, durationMs: raw.durationMs },
+  };
+}
+
+export interface PropagationContext extends Omit<SampleContext, 'durationS' | 'lookupPosition'> {
+  direction: 'allow-to-deny' | 'deny-to-allow';
+  /** programs the datapath with the policy change; resolves when every agent has synced */
+  submit: () => Promise<SyncReport[]>;
+}
+
+/** how long to keep watching after the agents report the change programmed */
+const SETTLE_MS = 500;
+
+/**
+ * One propagation sample (kube-burner's netpolLatency at sub-ms resolution): a watcher in the client pod opens a
+ * connection to the target pod every 250 µs; the change is submitted to the agents; latency = send time of the
+ * first attempt with the new verdict − submission time.
+ */
+export async function runPropagationSample(ctx: PropagationContext): Promise<SampleRecord> {
+  const { plan, workload: w } = ctx;
+  const client = clientPod(plan);
+  const target = resolveTarget(plan, ctx.datapath, w);
+  const want = ctx.direction === 'allow-to-deny' ? 'blocked' : 'allowed';
+  const startedAt = new Date().toISOString();
+  await using watcher = new Watcher(client.netns, target.host, ECHO_PORT, { intervalUs: 250, timeoutMs: 100, maxMs: 120_000 });
+  await watcher.ready;
+  await new Promise((r) => setTimeout(r, 200)); // a baseline of the old verdict
+  const submittedAt = nowMs();
+  const reports = await ctx.submit();
+  const syncMs = nowMs() - submittedAt;
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  const report = await watcher.stop();
+  const reasons: string[] = [];
+  const before = report.transitions.filter((t) => t.at < submittedAt);
+  if (report.initial !== (want === 'blocked' ? 'allowed' : 'blocked')) reasons.push(`the target was already ${report.initial} before the change`);
+  if (before.length) reasons.push(`the verdict changed ${before.length} time(s) before the change was submitted`);
+  const first = report.transitions.find((t) => t.at >= submittedAt && t.to === want);
+  if (!first) reasons.push(`no ${want} verdict within ${(syncMs + SETTLE_MS).toFixed(0)} ms of submitting the change`);
+  const flaps = report.transitions.filter((t) => first && t.at > first.at);
+  if (flaps.length) reasons.push(`the verdict flapped ${flaps.length} time(s) after changing (a window of wrong verdicts)`);
+  return {
+    datapath: ctx.datapath,
+    services: ctx.services,
+    ...(ctx.policies !== undefined ? { policies: ctx.policies } : {}),
+    test: w.test,
+    path: w.path,
+    sample: ctx.sample,
+    order: ctx.order,
+    startedAt,
+    valid: reasons.length === 0,
+    reasons,
+    propagation: {
+      direction: ctx.direction,
+      ...(first ? { latencyMs: first.at - submittedAt } : {}),
+      syncMs: Math.max(0, ...reports.map((r) => r.durationMs)),
+      attempts: report.attempts,
+    },
+    target: { host: target.host, port: ECHO_PORT, kind: target.kind, serverPod: target.server.name },
+    placement: { clientPod: client.name, serverPod: target.server.name, sameNode: client.node === target.server.node, clientCpu: -1, serverCpu: -1 },
   };
 }

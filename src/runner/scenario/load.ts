@@ -22,6 +22,7 @@ export const CLUSTER_DIR = join(PROJECT_ROOT, 'clusters');
 export interface Overrides {
   datapaths?: string[];
   services?: number[];
+  policies?: number[];
   samples?: number;
   duration?: number;
 }
@@ -54,6 +55,14 @@ export function scenarioRules(s: ScenarioFile): ConfigIssue[] {
   if (new Set(s.scale.services).size !== s.scale.services.length) {
     issues.push({ path: ['scale', 'services'], message: 'each service count may be listed once' });
   }
+  s.workloads.forEach((w, i) => {
+    if (w.test === 'NETPOL_PROPAGATION' && w.path === 'pod-to-service') {
+      issues.push({ path: ['workloads', i, 'path'], message: 'NETPOL_PROPAGATION is measured pod to pod; expected pod-to-pod-cross-node or pod-to-pod-same-node' });
+    }
+    if (w.test === 'NETPOL_PROPAGATION' && !s.scale.policies) {
+      issues.push({ path: ['workloads', i, 'test'], message: 'NETPOL_PROPAGATION needs scale.policies (e.g. [0, 100, 1000])' });
+    }
+  });
   if (s.cluster.provider !== 'lab') {
     issues.push({ path: ['cluster', 'provider'], message: `provider "${s.cluster.provider}" cannot run benchmarks in this version; expected "lab"` });
   }
@@ -126,6 +135,12 @@ export function applyOverrides(s: Scenario, o: Overrides): Scenario {
       throw new ConfigError(`--services: expected a comma-separated list of integers between 1 and 100000, got "${o.services.join(',')}"`);
     }
     out.scale = { ...s.scale, services: [...new Set(o.services)] };
+  }
+  if (o.policies) {
+    if (!o.policies.length || o.policies.some((n) => !Number.isInteger(n) || n < 0 || n > 50_000)) {
+      throw new ConfigError(`--policies: expected a comma-separated list of integers between 0 and 50000, got "${o.policies.join(',')}"`);
+    }
+    out.scale = { ...out.scale, policies: [...new Set(o.policies)] };
   }
   if (o.samples !== undefined) {
     if (!Number.isInteger(o.samples) || o.samples < 1 || o.samples > 100) throw new ConfigError(`--samples: expected an integer between 1 and 100, got ${o.samples}`);

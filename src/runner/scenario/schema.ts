@@ -8,6 +8,9 @@ export const IMPLEMENTED_DATAPATHS: readonly Datapath[] = ['none', 'iptables', '
 export type Datapath = (typeof DATAPATHS)[number];
 
 export const TESTS = ['TCP_RR', 'TCP_CRR', 'TCP_STREAM'] as const;
+/** not a netperf test: how long a NetworkPolicy change takes to change what a prober sees (kube-burner netpolLatency) */
+export const PROPAGATION_TEST = 'NETPOL_PROPAGATION';
+export const WORKLOAD_TESTS = [...TESTS, PROPAGATION_TEST] as const;
 export const PATHS = ['pod-to-pod-same-node', 'pod-to-pod-cross-node', 'pod-to-service'] as const;
 export type TrafficPath = (typeof PATHS)[number];
 
@@ -37,7 +40,7 @@ export const clusterShapeSchema = z.strictObject({
 export type ClusterShape = z.output<typeof clusterShapeSchema>;
 
 const workloadSchema = z.strictObject({
-  test: z.enum(TESTS),
+  test: z.enum(WORKLOAD_TESTS),
   path: z.enum(PATHS),
   /** seconds per sample (netperf -l); default: the scenario's `duration` */
   duration: seconds.optional(),
@@ -51,10 +54,12 @@ const workloadSchema = z.strictObject({
 /** metrics a threshold can name: the `metric` of a results.json record */
 export const THRESHOLD_METRICS = [
   'latency_p50', 'latency_p90', 'latency_p99', 'latency_mean', 'transaction_rate', 'throughput', 'sync_duration', 'rules',
+  'cpu_busy_per_tx', 'cpu_softirq_per_tx', 'cpu_ksoftirqd_per_tx', 'cpu_busy_per_gb', 'cpu_softirq_per_gb', 'cpu_ksoftirqd_per_gb',
+  'propagation_allow_to_deny', 'propagation_deny_to_allow',
 ] as const;
 
 /**
- * One pass/fail rule checked against results.json. The selector (metric, test, path, datapath, services) picks
+ * One pass/fail rule checked against results.json. The selector (metric, test, path, datapath, services, policies) picks
  * records, an omitted selector key matching every value; the bound is absolute (`min`/`max`, in the metric's unit)
  * or relative to another record (`relativeTo` + `minRatio`/`maxRatio`), never both.
  */
@@ -63,18 +68,20 @@ const thresholdSchema = z
     /** shown in messages instead of the generated description */
     name: z.string().min(1).optional(),
     metric: z.enum(THRESHOLD_METRICS),
-    test: z.enum([...TESTS, 'sync']).optional(),
+    test: z.enum([...WORKLOAD_TESTS, 'sync']).optional(),
     path: z.enum([...PATHS, 'control-plane']).optional(),
     datapath: z.enum(DATAPATHS).optional(),
     services: positiveInt.optional(),
+    /** the NetworkPolicy step, in scenarios with scale.policies */
+    policies: z.number().int().min(0).optional(),
     /** the statistic of the record's valid samples that is compared */
     stat: z.enum(['median', 'ci95High', 'ci95Low', 'max', 'min']).default('median'),
     min: z.number().finite().optional(),
     max: z.number().finite().optional(),
     /** the reference record: the same test/path/metric, with these keys replaced */
     relativeTo: z
-      .strictObject({ datapath: z.enum(DATAPATHS).optional(), services: positiveInt.optional() })
-      .refine((r) => r.datapath !== undefined || r.services !== undefined, 'expected datapath and/or services')
+      .strictObject({ datapath: z.enum(DATAPATHS).optional(), services: positiveInt.optional(), policies: z.number().int().min(0).optional() })
+      .refine((r) => r.datapath !== undefined || r.services !== undefined || r.policies !== undefined, 'expected datapath, services and/or policies')
       .optional(),
     minRatio: z.number().positive().optional(),
     maxRatio: z.number().positive().optional(),
@@ -87,12 +94,12 @@ const thresholdSchema = z
     } else if (!absolute && !ratio) {
       ctx.addIssue({ code: 'custom', path: [], message: 'expected a bound: min and/or max, or relativeTo with minRatio and/or maxRatio' });
     } else if (ratio && !t.relativeTo) {
-      ctx.addIssue({ code: 'custom', path: ['relativeTo'], message: 'missing; minRatio/maxRatio need relativeTo: { datapath } and/or { services }' });
+      ctx.addIssue({ code: 'custom', path: ['relativeTo'], message: 'missing; minRatio/maxRatio need relativeTo: { datapath }, { services } and/or { policies }' });
     } else if (t.relativeTo && !ratio) {
       ctx.addIssue({ code: 'custom', path: ['maxRatio'], message: 'missing; relativeTo needs minRatio and/or maxRatio' });
     }
-    if (t.relativeTo && t.relativeTo.datapath === t.datapath && t.relativeTo.services === undefined && t.datapath !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['relativeTo', 'datapath'], message: 'the reference is the record itself; expected another datapath or services' });
+    if (t.relativeTo && t.relativeTo.datapath === t.datapath && t.relativeTo.services === undefined && t.relativeTo.policies === undefined && t.datapath !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['relativeTo', 'datapath'], message: 'the reference is the record itself; expected another datapath, services or policies' });
     }
     if (t.min !== undefined && t.max !== undefined && t.min > t.max) ctx.addIssue({ code: 'custom', path: ['min'], message: 'min is above max' });
     if (t.minRatio !== undefined && t.maxRatio !== undefined && t.minRatio > t.maxRatio) {
@@ -124,6 +131,12 @@ export const scenarioSchema = z.strictObject({
     services: z.array(positiveInt.max(100_000)).min(1),
     /** endpoints behind each of the filler services */
     backendsPerService: positiveInt.max(100).default(3),
+    /**
+     * NetworkPolicy counts, one step each (crossed with the service counts): with any, the netperf server is
+     * isolated by a default-deny policy, the client is allowed by one policy, and N-0 filler policies that
+     * select the server but admit no existing pod sit in front of it (src/cluster/objects.ts)
+     */
+    policies: z.array(z.number().int().min(0).max(50_000)).min(1).optional(),
   }),
   /** defaults for every workload */
   duration: seconds.default(5),
@@ -137,7 +150,7 @@ export const scenarioSchema = z.strictObject({
 export type ScenarioFile = z.output<typeof scenarioSchema>;
 
 export interface Workload {
-  test: (typeof TESTS)[number];
+  test: (typeof WORKLOAD_TESTS)[number];
   path: TrafficPath;
   duration: number;
   samples: number;
