@@ -39,6 +39,15 @@ export class StateStore {
   /** bumped on every change: the sync that follows reports which state it programmed */
   generation = 0;
 
+  /** a store holding exactly this state */
+  static from(state: ClusterState): StateStore {
+    const store = new StateStore();
+    for (const kind of Object.keys(store.objects) as StateKind[]) {
+      for (const obj of state[kind] ?? []) store.apply(kind, 'add', obj as never);
+    }
+    return store;
+  }
+
   apply<K extends StateKind>(kind: K, verb: EventVerb, obj: ObjectOf<K>): boolean {
     const key = keyOf(obj);
     if (!key) return false;

@@ -3,6 +3,7 @@
 // over IPC and programs the node with one datapath. In kind/kubeconfig mode the same agent is fed by informers.
 import { DATAPATH_AGENTS, type DatapathAgent } from '../types.ts';
 import type { AgentApi, AgentMethod, RpcRequest, RpcResponse } from './rpc.ts';
+import { StateStore } from './informer.ts';
 
 if (!process.send) {
   console.error('dpbench agent: must be started by dpbench with an IPC channel');
@@ -10,6 +11,8 @@ if (!process.send) {
 }
 
 let agent: DatapathAgent | undefined;
+/** the state the agent last programmed, kept so `apply` can take deltas */
+let store = new StateStore();
 
 async function handle(req: RpcRequest): Promise<unknown> {
   const method: AgentMethod = req.method;
@@ -22,9 +25,17 @@ async function handle(req: RpcRequest): Promise<unknown> {
       await agent.init(params);
       return { pid: process.pid };
     }
-    case 'sync':
+    case 'sync': {
       if (!agent) throw new Error('sync before init');
-      return await agent.sync(req.params as AgentApi['sync']['params']);
+      const state = req.params as AgentApi['sync']['params'];
+      store = StateStore.from(state);
+      return await agent.sync(state);
+    }
+    case 'apply': {
+      if (!agent) throw new Error('apply before init');
+      for (const e of (req.params as AgentApi['apply']['params']).events) store.apply(e.kind, e.verb, e.object as never);
+      return await agent.sync(store.snapshot());
+    }
     case 'cleanup':
       await agent?.cleanup();
       return null;

@@ -60,7 +60,7 @@ export function parseYamlConfig<S extends z.ZodType>(
     }
     return '';
   };
-  const parsed = schema.safeParse(doc.toJS());
+  const parsed = schema.safeParse(doc.toJS(), { reportInput: true });
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => {
       if (i.code === 'unrecognized_keys') {

@@ -102,3 +102,57 @@ export async function probeBatch(netns: string, targets: BatchTarget[], timeoutM
   const res = await run(argv, { netns, timeoutMs: timeoutMs * (Math.ceil(targets.length / 64) + 1) + 15_000 });
   return JSON.parse(res.stdout.trim().split('\n').pop()!) as BatchOutcome[];
 }
+
+const FIRSTOK = join(PROJECT_ROOT, 'src/workload/probe/firstok.ts');
+
+/** a running firstok.ts: add targets, get the send time of each target's first successful connection */
+export class FirstOk implements AsyncDisposable {
+  private readonly child: ChildProcess;
+  private buffer = '';
+  private readonly results = new Map<string, { okAt?: number; attempts: number }>();
+  private readonly waiters = new Map<string, (r: { okAt?: number; attempts: number }) => void>();
+  readonly ready: Promise<void>;
+
+  constructor(netns: string | undefined, opts: { intervalMs?: number; timeoutMs?: number; maxMs?: number } = {}) {
+    const argv = inNetns(netns, [
+      process.execPath, '--import', import.meta.resolve('tsx'), FIRSTOK,
+      '--interval-ms', String(opts.intervalMs ?? 2), '--timeout-ms', String(opts.timeoutMs ?? 100), '--max-ms', String(opts.maxMs ?? 600_000),
+    ]);
+    this.child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'ignore'] });
+    let readyResolve!: () => void;
+    this.ready = new Promise((resolve, reject) => {
+      readyResolve = resolve;
+      this.child.once('exit', (code) => reject(new Error(`firstok exited with code ${code}`)));
+    });
+    this.ready.catch(() => {});
+    this.child.stdout!.on('data', (d: Buffer) => {
+      this.buffer += d.toString();
+      const lines = this.buffer.split('\n');
+      this.buffer = lines.pop()!;
+      for (const line of lines) {
+        const o = JSON.parse(line) as { ready?: boolean; id?: string; okAt?: number; attempts?: number };
+        if (o.ready) readyResolve();
+        if (!o.id) continue;
+        const r = { ...(o.okAt !== undefined ? { okAt: o.okAt } : {}), attempts: o.attempts ?? 0 };
+        this.results.set(o.id, r);
+        this.waiters.get(o.id)?.(r);
+      }
+    });
+  }
+
+  watch(id: string, host: string, port: number): void {
+    this.child.stdin!.write(`${JSON.stringify({ id, host, port })}\n`);
+  }
+
+  /** resolves with the target's result (okAt undefined when it gave up) */
+  result(id: string): Promise<{ okAt?: number; attempts: number }> {
+    const known = this.results.get(id);
+    if (known) return Promise.resolve(known);
+    return new Promise((resolve) => this.waiters.set(id, resolve));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.child.stdin!.end();
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}
