@@ -32,7 +32,8 @@ export const DATAPATH_SERVICE_FEATURES: Record<Datapath, readonly ServiceFeature
  */
 export const DATAPATH_NETPOL_FEATURES: Record<Datapath, readonly NetpolFeature[] | null> = {
   none: null,
-  iptables: null,
+  // Calico-style chains and ipsets (src/datapath/iptables/policy.ts); SCTP rules load, the prober cannot send SCTP
+  iptables: ['egress', 'ipblock', 'named-ports', 'end-port', 'sctp'],
   nftables: null,
   ebpf: null,
   xdp: null,

@@ -8,6 +8,8 @@ export interface Summary {
   min: number;
   max: number;
   mean: number;
+  /** 99th percentile (linear interpolation): meaningful for distributions such as per-sync or per-endpoint latency */
+  p99: number;
   /** interval of the median; level is the coverage actually achieved (>= 0.95 unless n is too small) */
   ci95: { low: number; high: number; level: number };
 }
@@ -86,6 +88,7 @@ export function summarize(values: readonly number[]): Summary {
     min: sorted[0]!,
     max: sorted[sorted.length - 1]!,
     mean: sum / sorted.length,
+    p99: quantileSorted(sorted, 0.99),
     ci95: medianInterval(sorted),
   };
 }

@@ -17,6 +17,8 @@ export interface SampleRecord {
   services: number;
   /** NetworkPolicies installed (scale.policies), when the scenario has a policy dimension */
   policies?: number;
+  /** 'churn': measured while a kube-burner job changed the cluster (the same workload without it has no phase) */
+  phase?: 'churn';
   test: string;
   path: TrafficPath;
   /** 1-based sample number within datapath × step × workload */
@@ -51,6 +53,7 @@ export interface ResultRecord {
   datapath: Datapath;
   services: number;
   policies?: number;
+  phase?: 'churn';
   test: string;
   path: string;
   metric: string;
@@ -60,6 +63,25 @@ export interface ResultRecord {
   /** null when no sample was valid */
   summary: Summary | null;
   invalid: { sample: number; reasons: string[] }[];
+}
+
+/** one kube-burner churn run against one datapath at one scale step (src/workload/churn/executor.ts) */
+export interface ChurnRecord {
+  datapath: Datapath;
+  services: number;
+  jobs: string;
+  minSyncPeriodMs: number;
+  /** per service: first endpoint Ready → first answer through its ClusterIP (ClusterLoader2's network programming latency) */
+  programmingLatencyMs: number[];
+  /** every sync the churn caused, per node (kube-proxy's sync_proxy_rules_duration_seconds) */
+  syncDurationsMs: number[];
+  agentCpuMs: number;
+  podsCreated: number;
+  podsDeleted: number;
+  servicesCreated: number;
+  unreached: string[];
+  abandoned: number;
+  durationS: number;
 }
 
 export interface SyncRecord extends SyncReport {
@@ -89,6 +111,7 @@ export interface Results {
   };
   environment: Environment;
   syncs: SyncRecord[];
+  churn?: ChurnRecord[];
   results: ResultRecord[];
   samples: SampleRecord[];
 }
@@ -119,15 +142,16 @@ export function sampleMetrics(s: SampleRecord): { metric: string; unit: string; 
 }
 
 /** groups samples into result records; sync durations become records of test "sync" too */
-export function aggregate(samples: SampleRecord[], syncs: SyncRecord[]): ResultRecord[] {
+export function aggregate(samples: SampleRecord[], syncs: SyncRecord[], churns: ChurnRecord[] = []): ResultRecord[] {
   const groups = new Map<string, ResultRecord>();
   for (const s of samples) {
     for (const m of sampleMetrics(s)) {
-      const key = [s.datapath, s.services, s.policies, s.test, s.path, m.metric].join('|');
+      const key = [s.datapath, s.services, s.policies, s.phase, s.test, s.path, m.metric].join('|');
       let rec = groups.get(key);
       if (!rec) {
         rec = {
           datapath: s.datapath, services: s.services, ...(s.policies !== undefined ? { policies: s.policies } : {}),
+          ...(s.phase ? { phase: s.phase } : {}),
           test: s.test, path: s.path, metric: m.metric, unit: m.unit, samples: [], summary: null, invalid: [],
         };
         groups.set(key, rec);
@@ -153,13 +177,25 @@ export function aggregate(samples: SampleRecord[], syncs: SyncRecord[]): ResultR
       rec.samples.push(value);
     }
   }
+  for (const c of churns) {
+    for (const [metric, unit, values] of [
+      ['endpoint_programming_latency', 'ms', c.programmingLatencyMs],
+      ['churn_sync_duration', 'ms', c.syncDurationsMs],
+      ['agent_cpu', 'ms', [c.agentCpuMs]],
+    ] as const) {
+      groups.set([c.datapath, c.services, 'churn', metric].join('|'), {
+        datapath: c.datapath, services: c.services, phase: 'churn', test: 'churn', path: 'control-plane', metric, unit,
+        samples: [...values], summary: null, invalid: [],
+      });
+    }
+  }
   const out = [...groups.values()];
   for (const r of out) r.summary = r.samples.length ? summarize(r.samples) : null;
   return out;
 }
 
 const CSV_COLUMNS = [
-  'datapath', 'services', 'policies', 'test', 'path', 'sample', 'order', 'startedAt', 'valid', 'reasons',
+  'datapath', 'services', 'policies', 'phase', 'test', 'path', 'sample', 'order', 'startedAt', 'valid', 'reasons',
   'p50_us', 'p90_us', 'p99_us', 'mean_us', 'min_us', 'max_us', 'transactions_per_s', 'throughput_mbps',
   'cpu_busy_us', 'cpu_softirq_us', 'cpu_ksoftirqd_us', 'net_rx_softirqs', 'cpu_busy_us_per_tx', 'cpu_softirq_us_per_tx',
   'cpu_busy_us_per_gb', 'cpu_softirq_us_per_gb', 'propagation_direction', 'propagation_ms', 'propagation_sync_ms',
@@ -169,7 +205,7 @@ const CSV_COLUMNS = [
 export function samplesCsv(samples: SampleRecord[]): string {
   return stringify(
     samples.map((s) => [
-      s.datapath, s.services, s.policies, s.test, s.path, s.sample, s.order, s.startedAt, s.valid, s.reasons.join('; '),
+      s.datapath, s.services, s.policies, s.phase, s.test, s.path, s.sample, s.order, s.startedAt, s.valid, s.reasons.join('; '),
       s.latencyUs?.p50, s.latencyUs?.p90, s.latencyUs?.p99, s.latencyUs?.mean, s.latencyUs?.min, s.latencyUs?.max,
       s.transactionsPerSec, s.throughputMbps,
       s.cpu?.busyUs, s.cpu?.softirqUs, s.cpu?.ksoftirqdUs, s.cpu?.netRxSoftirqs, s.cpu?.busyUsPerTransaction, s.cpu?.softirqUsPerTransaction,

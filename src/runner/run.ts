@@ -2,7 +2,7 @@
 // One run of a scenario: a lab cluster per datapath side by side; per scale step, every agent syncs, then every
 // workload's samples rotate between the datapaths; results.json, samples.csv and environment.json at the end.
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { buildClusterState } from '../cluster/objects.ts';
 import { NAME_PREFIX } from '../cluster/lab/registry.ts';
 import { cleanLeftovers } from '../cluster/lab/clean.ts';
@@ -11,12 +11,16 @@ import { captureEnvironment } from '../measure/environment.ts';
 import { LabSet } from './lab-set.ts';
 import { rotation } from './interleave.ts';
 import { Progress } from './progress.ts';
-import { aggregate, RESULTS_SCHEMA_VERSION, writeResults, type Results, type SampleRecord, type SyncRecord } from './results.ts';
+import { aggregate, RESULTS_SCHEMA_VERSION, writeResults, type ChurnRecord, type Results, type SampleRecord, type SyncRecord } from './results.ts';
 import { runPropagationSample, runSample } from './sampler.ts';
+import { loadJobs } from '../workload/kubeburner/job.ts';
+import { planJobs } from '../workload/kubeburner/plan.ts';
+import { runChurn } from '../workload/churn/executor.ts';
+import { summarize } from '../measure/stats.ts';
 import type { LabPlan } from '../cluster/lab/plan.ts';
 import { Interrupts } from './signals.ts';
 import { requirePrereqs } from './prereqs.ts';
-import { PROJECT_ROOT } from './scenario/load.ts';
+import { PROJECT_ROOT, SCENARIO_DIR } from './scenario/load.ts';
 import type { Scenario } from './scenario/schema.ts';
 
 export interface RunOptions {
@@ -64,6 +68,8 @@ export function sampleSeconds(w: Scenario['workloads'][number], duration = w.dur
 }
 
 export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Promise<RunOutcome> {
+  // the kube-burner jobs are validated and their templates rendered before anything is created
+  const churnJobs = scenario.churn ? loadJobs(resolve(SCENARIO_DIR, scenario.churn.jobs)) : undefined;
   await requirePrereqs();
   const startedAt = new Date();
   const runId = newRunId(scenario.name, startedAt);
@@ -74,6 +80,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   const environment = await captureEnvironment(POD_SYSCTLS);
   const samples: SampleRecord[] = [];
   const syncs: SyncRecord[] = [];
+  const churns: ChurnRecord[] = [];
   let complete = false;
   let outcome: RunOutcome | undefined;
 
@@ -146,6 +153,41 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
           }
         }
       }
+      if (churnJobs && scenario.churn) {
+        for (const dp of rotation(scenario.datapaths, stepIndex)) {
+          if (dp === 'none') continue; // no services to program: nothing to churn
+          interrupts.check();
+          const member = labs.member(dp);
+          const minSyncMs = scenario.churn.minSyncPeriodMs[dp] ?? (dp === 'ebpf' || dp === 'xdp' ? 0 : 1000);
+          const plan = planJobs(churnJobs, { uuid: `${runId}-${dp}-${services}`, seed: stepIndex + 1 });
+          progress.update(`${stepLabel}: churn on ${dp} (${plan.actions.length} changes over ~${Math.round(plan.durationMs / 1000)} s)`);
+          const t0 = performance.now();
+          let churnDone = false;
+          const churning = runChurn({ member, actions: plan.actions, minSyncMs, signal: interrupts.signal }).finally(() => (churnDone = true));
+          churning.catch(() => {});
+          // does churn hurt traffic? the pod-to-service workloads keep measuring the (unrelated) netperf service
+          const during = scenario.workloads.filter((w) => w.path === 'pod-to-service' && w.test !== 'NETPOL_PROPAGATION');
+          for (let i = 0; during.length && !churnDone; i++) {
+            for (const w of during) {
+              if (churnDone) break;
+              const rec = await runSample({ services, workload: w, datapath: dp, plan: member.plan, sample: i + 1, order: 0, lookupPosition: lookupPosition(dp), phase: 'churn' });
+              samples.push(rec);
+            }
+          }
+          const r = await churning;
+          const latencies = r.programmingLatencyMs.map((l) => l.ms);
+          churns.push({
+            datapath: dp, services, jobs: scenario.churn.jobs, minSyncPeriodMs: minSyncMs,
+            programmingLatencyMs: latencies, syncDurationsMs: r.syncs.map((y) => y.durationMs), agentCpuMs: r.agentCpuUs / 1000,
+            podsCreated: r.podsCreated, podsDeleted: r.podsDeleted, servicesCreated: r.servicesCreated,
+            unreached: r.unreached, abandoned: r.abandoned.length, durationS: (performance.now() - t0) / 1000,
+          });
+          const p99 = latencies.length ? summarize(latencies).p99 : NaN;
+          progress.log(`  ${stepLabel}: churn on ${dp}: ${latencies.length} services programmed, latency p99 ${p99.toFixed(1)} ms, ${r.syncs.length} syncs, ${r.unreached.length} never reached`);
+          // back to the step's own state for the next datapath and step
+          await labs.syncMember(dp, stateFor(true)(member.plan));
+        }
+      }
     }
     complete = true;
   } finally {
@@ -173,7 +215,8 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       },
       environment,
       syncs,
-      results: aggregate(samples, syncs),
+      ...(churns.length ? { churn: churns } : {}),
+      results: aggregate(samples, syncs, churns),
       samples,
     };
     if (samples.length || syncs.length) {

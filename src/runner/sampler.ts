@@ -75,6 +75,7 @@ export interface SampleContext {
   order: number;
   lookupPosition?: number;
   policies?: number;
+  phase?: 'churn';
   /** run but unrecorded: a warm-up */
   durationS?: number;
 }
@@ -114,6 +115,7 @@ export async function runSample(ctx: SampleContext): Promise<SampleRecord> {
     datapath: ctx.datapath,
     services: ctx.services,
     ...(ctx.policies !== undefined ? { policies: ctx.policies } : {}),
+    ...(ctx.phase ? { phase: ctx.phase } : {}),
     test: w.test,
     path: w.path,
     sample: ctx.sample,

@@ -3,6 +3,7 @@
 // on a 3×3 lab cluster per datapath; for every case the policies are programmed, every pod→pod pair is probed on
 // every probe port, and the observed truth table is compared cell by cell with the reference evaluator's.
 import { LabSet } from '../../runner/lab-set.ts';
+import { flushConntrack } from '../../runner/sampler.ts';
 import { newPrefix } from '../../runner/run.ts';
 import type { ClusterShape, Datapath } from '../../runner/scenario/schema.ts';
 import type { ClusterState } from '../../cluster/state.ts';
@@ -130,7 +131,11 @@ export async function runNetpolConformance(opts: NetpolOptions): Promise<NetpolR
     const sendable = c.probes.filter((p) => p.protocol !== 'SCTP');
     const skippedProbes = c.probes.filter((p) => p.protocol === 'SCTP').map((p) => ({ probe: probeLabel(p), reason: 'the prober cannot send SCTP (no SCTP sockets in Node.js)' }));
     const toSync = enforcing.filter((d) => !unsupportedReason(d, c, claims));
-    if (toSync.length) await labs.syncAll((plan) => (toSync.some((d) => labs.member(d).plan === plan) ? caseState(c) : caseState({ ...c, policies: [] })));
+    if (toSync.length) {
+      await labs.syncAll((plan) => (toSync.some((d) => labs.member(d).plan === plan) ? caseState(c) : caseState({ ...c, policies: [] })));
+      // a UDP flow the previous case allowed would stay ESTABLISHED in conntrack and let this case's probe through
+      await Promise.all(labs.members.map((m) => flushConntrack(m.plan)));
+    }
     for (const dp of opts.datapaths) {
       const why = unsupportedReason(dp, c, claims);
       if (why) {

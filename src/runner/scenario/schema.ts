@@ -138,6 +138,18 @@ export const scenarioSchema = z.strictObject({
      */
     policies: z.array(z.number().int().min(0).max(50_000)).min(1).optional(),
   }),
+  /**
+   * a kube-burner job run against every datapath at every scale step, one datapath at a time, while the
+   * scenario's pod-to-service netperf workloads keep measuring an unrelated service (src/workload/churn)
+   */
+  churn: z
+    .strictObject({
+      /** kube-burner job file, relative to scenarios/ */
+      jobs: z.string().min(1),
+      /** per datapath minimum interval between syncs, ms (kube-proxy's minSyncPeriod: 1 s; dpbench's ebpf: 0) */
+      minSyncPeriodMs: z.partialRecord(z.enum(DATAPATHS), z.number().int().min(0).max(60_000)).default({}),
+    })
+    .optional(),
   /** defaults for every workload */
   duration: seconds.default(5),
   samples: positiveInt.max(100).default(5),

@@ -67,7 +67,8 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
   const { member } = opts;
   const { plan, lab, agents } = member;
   let started = nowMs();
-  const pods = new Map<string, { pod: V1Pod; lab: PodPlan; readyAt?: number }>();
+  /** creating: the pod's creation in flight, which a delete (or its namespace's) must wait for */
+  const pods = new Map<string, { pod: V1Pod; lab: PodPlan; readyAt?: number; creating?: Promise<void> }>();
   const services = new Map<string, V1Service>();
   const syncs: SyncReport[] = [];
   const latencies: { service: string; ms: number }[] = [];
@@ -134,12 +135,19 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
     if (host === undefined) throw new Error(`node ${node.name} has no free churn address left (150 pods per node)`);
     const seq = podSeq++;
     const labPod: PodPlan = { name: pod.metadata!.name!, namespace: pod.metadata!.namespace ?? 'default', netns: `${plan.cluster}-${node.name}-c${seq}`, ip: cidrHost(node.podCIDR, host), node: node.name, hostVeth: `lxcc${seq}` };
-    const entry = { pod: { ...pod, spec: { ...pod.spec!, nodeName: node.name }, status: { phase: 'Pending', podIP: labPod.ip, podIPs: [{ ip: labPod.ip }] } }, lab: labPod } as { pod: V1Pod; lab: PodPlan; readyAt?: number };
+    const entry: { pod: V1Pod; lab: PodPlan; readyAt?: number; creating?: Promise<void> } = {
+      pod: { ...pod, spec: { ...pod.spec!, nodeName: node.name }, status: { phase: 'Pending', podIP: labPod.ip, podIPs: [{ ip: labPod.ip }] } },
+      lab: labPod,
+    };
     pods.set(keyOf(pod), entry);
     emit({ kind: 'pods', verb: 'add', object: entry.pod });
-    await lab.addPod(node.name, labPod);
-    const ports = (pod.spec?.containers ?? []).flatMap((c) => c.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort);
-    for (const port of ports.length ? ports : [12865]) lab.spawn(labPod.netns, netserverArgv({ port }));
+    entry.creating = (async () => {
+      await lab.addPod(node.name, labPod);
+      const ports = (pod.spec?.containers ?? []).flatMap((c) => c.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort);
+      for (const port of ports.length ? ports : [12865]) lab.spawn(labPod.netns, netserverArgv({ port }));
+    })();
+    await entry.creating;
+    if (pods.get(keyOf(pod)) !== entry) return; // deleted while it was being created
     // netserver listens within milliseconds of its start; Ready is the kubelet's view of that
     entry.readyAt = nowMs();
     entry.pod = { ...entry.pod, status: { ...entry.pod.status, phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } };
@@ -152,6 +160,7 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
     const entry = pods.get(key);
     if (!entry) return;
     pods.delete(key);
+    await entry.creating?.catch(() => {});
     emit({ kind: 'pods', verb: 'delete', object: entry.pod });
     for (const svc of services.values()) if (selects(svc, entry.pod)) reconcile(svc);
     await lab.removePod(entry.lab);
@@ -184,8 +193,14 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
       }
       case 'NetworkPolicy':
         return emit({ kind: 'networkPolicies', verb: a.op === 'create' ? 'add' : 'delete', object: a.object as V1NetworkPolicy });
-      case 'Namespace':
-        return emit({ kind: 'namespaces', verb: a.op === 'create' ? 'add' : 'delete', object: a.object });
+      case 'Namespace': {
+        if (a.op === 'create') return emit({ kind: 'namespaces', verb: 'add', object: a.object });
+        // the namespace controller: everything in it goes with it
+        const ns = a.object.metadata?.name;
+        for (const [k, svc] of [...services]) if ((svc.metadata?.namespace ?? 'default') === ns) await apply({ at: a.at, op: 'delete', object: { ...svc, kind: 'Service' } });
+        await Promise.all([...pods].filter(([, p]) => p.pod.metadata?.namespace === ns).map(([k]) => deletePod(k)));
+        return emit({ kind: 'namespaces', verb: 'delete', object: a.object });
+      }
       default:
         throw new Error(`the lab churn executor does not run ${a.object.kind} objects (${key})`);
     }
@@ -214,6 +229,8 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
   while (waiting.size && nowMs() < settleUntil) await new Promise((r) => setTimeout(r, 50));
   await loop.stop();
   await flush();
+  // what the plan left running is not the next step's business: remove the pods (their state goes with the resync)
+  for (const [k] of [...pods]) await deletePod(k);
   const agentCpuUs = (await usage()) - cpuBefore;
   return {
     syncs,
