@@ -6,12 +6,15 @@ import { fmt, textTable } from './table.ts';
 
 function find(results: ResultRecord[], base: ResultRecord, metric: string): ResultRecord | undefined {
   return results.find(
-    (r) => r.datapath === base.datapath && r.services === base.services && r.policies === base.policies && r.test === base.test && r.path === base.path && r.metric === metric,
+    (r) =>
+      r.datapath === base.datapath && r.services === base.services && r.policies === base.policies && r.phase === base.phase &&
+      r.test === base.test && r.path === base.path && r.metric === metric,
   );
 }
 
 /** "1000" or "1000 / 100 pol" when the run has a policy dimension */
-const step = (r: { services: number; policies?: number }): string => (r.policies !== undefined ? `${r.services} / ${r.policies} pol` : String(r.services));
+const step = (r: { services: number; policies?: number; phase?: string }): string =>
+  `${r.policies !== undefined ? `${r.services} / ${r.policies} pol` : String(r.services)}${r.phase ? ` (${r.phase})` : ''}`;
 
 function withCi(r: ResultRecord | undefined): string {
   if (!r?.summary) return '-';
@@ -21,7 +24,7 @@ function withCi(r: ResultRecord | undefined): string {
 
 export function renderSummary(res: Results): string {
   const rows: string[][] = [];
-  const heads = res.results.filter((r) => r.metric === 'latency_p50' || r.metric === 'throughput');
+  const heads = res.results.filter((r) => (r.metric === 'latency_p50' || r.metric === 'throughput') && r.test !== 'churn');
   heads.sort((a, b) => a.test.localeCompare(b.test) || a.path.localeCompare(b.path) || a.services - b.services || (a.policies ?? 0) - (b.policies ?? 0) || a.datapath.localeCompare(b.datapath));
   for (const r of heads) {
     const stream = r.metric === 'throughput';
@@ -45,6 +48,18 @@ export function renderSummary(res: Results): string {
     .sort((a, b) => a.metric.localeCompare(b.metric) || (a.policies ?? 0) - (b.policies ?? 0) || a.datapath.localeCompare(b.datapath))
     .map((r) => [r.metric.replace('propagation_', '').replaceAll('_', ' '), step(r), r.datapath, withCi(r), r.summary ? fmt(r.summary.max) : '-', `${r.samples.length}/${r.samples.length + r.invalid.length}`]);
   if (propagation.length) out.push('', textTable(['policy propagation', 'services / policies', 'datapath', 'ms (95% CI)', 'max ms', 'valid'], propagation));
+  const churn = res.results
+    .filter((r) => r.metric === 'endpoint_programming_latency')
+    .sort((a, b) => a.services - b.services || a.datapath.localeCompare(b.datapath))
+    .map((r) => {
+      const syncs = find(res.results, r, 'churn_sync_duration')?.summary;
+      const cpu = find(res.results, r, 'agent_cpu')?.summary;
+      const s = r.summary;
+      return [r.datapath, String(r.services), s ? `${fmt(s.median)} / ${fmt(s.p99)} / ${fmt(s.max)}` : '-', String(s?.n ?? 0), syncs ? `${fmt(syncs.median)} / ${fmt(syncs.p99)} / ${fmt(syncs.max)}` : '-', fmt(cpu?.max)];
+    });
+  if (churn.length) {
+    out.push('', textTable(['churn', 'services', 'programming latency ms p50 / p99 / max', 'services', 'sync ms p50 / p99 / max', 'agent CPU ms'], churn));
+  }
   const syncRows = res.results
     .filter((r) => r.test === 'sync' && r.metric === 'sync_duration' && r.datapath !== 'none')
     .sort((a, b) => a.datapath.localeCompare(b.datapath) || a.services - b.services)

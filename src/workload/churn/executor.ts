@@ -72,7 +72,9 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
   const services = new Map<string, V1Service>();
   const syncs: SyncReport[] = [];
   const latencies: { service: string; ms: number }[] = [];
-  const waiting = new Map<string, number>(); // service → time its first endpoint turned Ready
+  const waiting = new Map<string, number>(); // service incarnation → time its first endpoint turned Ready
+  const measured = new Set<string>();
+  const incarnation = new Map<string, number>(); // service key → how many times it was created (churn recreates)
   const abandoned: string[] = [];
   let pending: StateEvent[] = [];
   let podSeq = 0;
@@ -112,19 +114,20 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
     };
     slices.set(key, slice);
     emit({ kind: 'endpointSlices', verb: 'update', object: slice });
+    const id = `${key}#${incarnation.get(key) ?? 0}`;
     // its endpoints went away before it was ever reachable (churn deleted them): nothing to measure
-    if (!ready.length && waiting.has(key)) {
-      waiting.delete(key);
-      abandoned.push(key);
+    if (!ready.length && waiting.has(id)) {
+      waiting.delete(id);
+      abandoned.push(id);
     }
-    if (ready.length && !waiting.has(key) && !latencies.some((l) => l.service === key)) {
-      waiting.set(key, Math.min(...ready.map((p) => p.readyAt!)));
-      const port = svc.spec!.ports![0]!.port;
-      prober.watch(key, svc.spec!.clusterIP!, port);
-      void prober.result(key).then((r) => {
-        const readyAt = waiting.get(key);
-        if (r.okAt !== undefined && readyAt !== undefined) latencies.push({ service: key, ms: r.okAt - readyAt });
-        waiting.delete(key);
+    if (ready.length && !waiting.has(id) && !measured.has(id)) {
+      measured.add(id);
+      waiting.set(id, Math.min(...ready.map((p) => p.readyAt!)));
+      prober.watch(id, svc.spec!.clusterIP!, svc.spec!.ports![0]!.port);
+      void prober.result(id).then((r) => {
+        const readyAt = waiting.get(id);
+        if (r.okAt !== undefined && readyAt !== undefined) latencies.push({ service: id, ms: r.okAt - readyAt });
+        waiting.delete(id);
       });
     }
   };
@@ -187,6 +190,7 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
         const vip = serviceVIP(plan, CHURN_VIP_BASE + vipSeq++);
         const withIP: V1Service = { ...svc, spec: { ...svc.spec, clusterIP: vip, clusterIPs: [vip], type: svc.spec?.type ?? 'ClusterIP' } };
         services.set(key, withIP);
+        incarnation.set(key, (incarnation.get(key) ?? 0) + 1);
         servicesCreated++;
         emit({ kind: 'services', verb: 'add', object: withIP });
         return reconcile(withIP);
