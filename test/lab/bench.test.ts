@@ -86,7 +86,7 @@ describe.skipIf(!isRoot)(`dpbench run smoke (${rootReason})`, () => {
     const svc = results.samples.find((s) => s.services === 1000 && s.path === 'pod-to-service')!;
     expect(svc.target.lookupPosition).toBeGreaterThan(999);
     expect(results.environment.kernel).toBeTruthy();
-    expect(readFileSync(join(out, 'samples.csv'), 'utf8').split('\n')[0]).toContain('datapath,services,test,path,sample');
+    expect(readFileSync(join(out, 'samples.csv'), 'utf8').split('\n')[0]).toContain('datapath,services,policies,phase,test,path,sample');
     expect(labNetns()).toEqual([]);
     expect(await hostSnapshot()).toEqual(before);
   }, 180_000);
