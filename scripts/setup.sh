@@ -14,6 +14,7 @@ declare -A BIN_PKG=(
   [iptables]=iptables [iptables-legacy]=iptables [nft]=nftables [ipset]=ipset
   [conntrack]=conntrack [netperf]=netperf [netserver]=netperf [nsenter]=util-linux
   [sysctl]=procps [make]=make
+  [chromium]=chromium
 )
 HDR_PKG=libbpf-dev # provides /usr/include/bpf/bpf_helpers.h and libbpf.so.1
 

@@ -37,6 +37,7 @@ export function buildProgram(): Command {
     .option('--samples <n>', 'override samples per workload', positiveInt)
     .option('--duration <seconds>', 'override whole seconds per sample', positiveInt)
     .option('--out <dir>', 'output directory (default reports/<run-id>/)')
+    .option('--baseline <run>', 'when done, compare with this run directory or results.json (compare.html; exit 99 on a regression)')
     .option('--quiet', 'no progress display')
     .action(async (scenario: string, opts) => (await import('./commands/run.ts')).runCommand(scenario, opts));
 

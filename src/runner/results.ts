@@ -108,6 +108,8 @@ export interface Results {
     workloads: { test: string; path: string; duration: number; samples: number }[];
     /** false when the run stopped early (the results hold what was measured) */
     complete: boolean;
+    /** the scenario's thresholds, so a published run carries its own pass/fail rules */
+    thresholds?: unknown[];
   };
   environment: Environment;
   syncs: SyncRecord[];

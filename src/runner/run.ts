@@ -212,6 +212,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
         cluster: { provider: scenario.cluster.provider, shape: scenario.cluster.name, nodes: scenario.cluster.nodes, podsPerNode: scenario.cluster.podsPerNode },
         workloads: scenario.workloads.map((w) => ({ test: w.test, path: w.path, duration: w.duration, samples: w.samples })),
         complete,
+        ...(scenario.thresholds ? { thresholds: scenario.thresholds } : {}),
       },
       environment,
       syncs,

@@ -55,11 +55,11 @@ const workloadSchema = z.strictObject({
 export const THRESHOLD_METRICS = [
   'latency_p50', 'latency_p90', 'latency_p99', 'latency_mean', 'transaction_rate', 'throughput', 'sync_duration', 'rules',
   'cpu_busy_per_tx', 'cpu_softirq_per_tx', 'cpu_ksoftirqd_per_tx', 'cpu_busy_per_gb', 'cpu_softirq_per_gb', 'cpu_ksoftirqd_per_gb',
-  'propagation_allow_to_deny', 'propagation_deny_to_allow',
+  'propagation_allow_to_deny', 'propagation_deny_to_allow', 'endpoint_programming_latency', 'churn_sync_duration', 'agent_cpu',
 ] as const;
 
 /**
- * One pass/fail rule checked against results.json. The selector (metric, test, path, datapath, services, policies) picks
+ * One pass/fail rule checked against results.json. The selector (metric, test, path, datapath, services, policies, phase) picks
  * records, an omitted selector key matching every value; the bound is absolute (`min`/`max`, in the metric's unit)
  * or relative to another record (`relativeTo` + `minRatio`/`maxRatio`), never both.
  */
@@ -68,12 +68,14 @@ const thresholdSchema = z
     /** shown in messages instead of the generated description */
     name: z.string().min(1).optional(),
     metric: z.enum(THRESHOLD_METRICS),
-    test: z.enum([...WORKLOAD_TESTS, 'sync']).optional(),
+    test: z.enum([...WORKLOAD_TESTS, 'sync', 'churn']).optional(),
     path: z.enum([...PATHS, 'control-plane']).optional(),
     datapath: z.enum(DATAPATHS).optional(),
     services: positiveInt.optional(),
     /** the NetworkPolicy step, in scenarios with scale.policies */
     policies: z.number().int().min(0).optional(),
+    /** churn: only what was measured while kube-burner changed the cluster; steady: only what was not */
+    phase: z.enum(['churn', 'steady']).optional(),
     /** the statistic of the record's valid samples that is compared */
     stat: z.enum(['median', 'ci95High', 'ci95Low', 'max', 'min']).default('median'),
     min: z.number().finite().optional(),
