@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // One lab cluster per datapath, side by side (Fidelity in ARCHITECTURE.md): each with its agents and servers.
 // AsyncDisposable: whatever happens, disposal stops every process by pid and deletes every namespace.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { LabCluster } from '../cluster/lab/lab.ts';
+import { BPFFS } from '../cluster/lab/clean.ts';
 import { allPods, planLab, planNetns, type LabPlan } from '../cluster/lab/plan.ts';
 import { processStartTime, removeRecord, writeRecord, type RunRecord } from '../cluster/lab/registry.ts';
 import { AgentClient } from '../datapath/agent/client.ts';
@@ -132,6 +135,8 @@ export class LabSet implements AsyncDisposable {
     if (this.disposed) return;
     this.disposed = true;
     for (const m of this.members) await m.lab.down();
+    // pins of agents that died before they could remove them (an agent killed mid-run)
+    rmSync(join(BPFFS, this.opts.prefix), { recursive: true, force: true });
     removeRecord(this.opts.prefix);
   }
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 
 export const DATAPATHS = ['none', 'iptables', 'nftables', 'ebpf', 'xdp'] as const;
 /** datapaths this version can program; the others are recognised but rejected with a clear message */
-export const IMPLEMENTED_DATAPATHS: readonly Datapath[] = ['none', 'iptables', 'nftables'];
+export const IMPLEMENTED_DATAPATHS: readonly Datapath[] = ['none', 'iptables', 'nftables', 'ebpf'];
 export type Datapath = (typeof DATAPATHS)[number];
 
 export const TESTS = ['TCP_RR', 'TCP_CRR', 'TCP_STREAM'] as const;

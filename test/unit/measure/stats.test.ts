@@ -40,6 +40,8 @@ describe('summarize', () => {
       min: 56,
       max: 90,
       mean: 67.6,
+      // type 7: h = 0.99 × 4 = 3.96 → 73 + 0.96 × (90 − 73)
+      p99: 89.32,
       ci95: { low: 56, high: 90, level: 0.9375 },
     });
   });
@@ -63,7 +65,7 @@ describe('summarize', () => {
   });
 
   it('n = 1: a point, with no coverage to claim', () => {
-    expect(summarize([42])).toEqual({ n: 1, median: 42, min: 42, max: 42, mean: 42, ci95: { low: 42, high: 42, level: 0 } });
+    expect(summarize([42])).toEqual({ n: 1, median: 42, min: 42, max: 42, mean: 42, p99: 42, ci95: { low: 42, high: 42, level: 0 } });
   });
 
   it('large n (log-space binomial) agrees with exact rational arithmetic', () => {
