@@ -13,6 +13,13 @@ export const NETPERF_DATA_PORT = 12866;
 export const ECHO_PORT = 8080;
 export const ECHO_PORT_2 = 9090;
 export const TARGET_SERVICE = 'netperf';
+/**
+ * the NodePort in front of the same server, for the external paths. netperf tells netserver which data port to
+ * listen on (`-- -P ,port`) and connects to that same number, so the data NodePort and its targetPort are equal.
+ */
+export const EXTERNAL_SERVICE = 'netperf-external';
+export const NODEPORT_CONTROL = 31865;
+export const NODEPORT_DATA = 31866;
 
 export interface ServiceSpecLite {
   namespace: string;
@@ -32,6 +39,7 @@ export function serviceVIP(plan: Pick<LabPlan, 'serviceCIDR'>, n: number): strin
 export const TARGET_VIP_INDEX = 100;
 export const ECHO_VIP_INDEX = 101;
 export const EMPTY_VIP_INDEX = 102;
+export const EXTERNAL_VIP_INDEX = 103;
 const FILLER_VIP_BASE = 1000;
 
 /** the client is always the first pod on the first node; servers are chosen per path */
@@ -127,6 +135,8 @@ export interface StateOptions {
   backendsPerService: number;
   /** add the echo and no-endpoints services (lab up, tests) */
   extras?: boolean;
+  /** add the netperf-external NodePort service (scenarios with external paths); one of the step's N services */
+  external?: boolean;
   /**
    * NetworkPolicy mode: the netperf target pod is isolated by a default-deny ingress policy, the client is let
    * in by one allow policy (dropped when allowClient is false: the propagation toggle), and this many filler
@@ -175,6 +185,19 @@ export function labServices(plan: LabPlan, opts: StateOptions): ServiceSpecLite[
       backends: [{ ip: server.ip, nodeName: server.node, podName: server.name }],
     },
   ];
+  if (opts.external) {
+    services.push({
+      namespace: LAB_POD_NAMESPACE,
+      name: EXTERNAL_SERVICE,
+      type: 'NodePort',
+      clusterIP: serviceVIP(plan, EXTERNAL_VIP_INDEX),
+      ports: [
+        { name: 'netperf-ctl', port: NETPERF_CONTROL_PORT, targetPort: NETPERF_CONTROL_PORT, nodePort: NODEPORT_CONTROL },
+        { name: 'netperf-data', port: NODEPORT_DATA, targetPort: NODEPORT_DATA, nodePort: NODEPORT_DATA },
+      ],
+      backends: [{ ip: server.ip, nodeName: server.node, podName: server.name }],
+    });
+  }
   if (opts.extras) {
     const client = clientPod(plan);
     services.push(
@@ -196,7 +219,8 @@ export function labServices(plan: LabPlan, opts: StateOptions): ServiceSpecLite[
       },
     );
   }
-  for (let i = 1; i < opts.services; i++) {
+  // the step's N services: the netperf target (and netperf-external) plus fillers; echo/no-endpoints are extra
+  for (let i = opts.external ? 2 : 1; i < opts.services; i++) {
     services.push({
       namespace: 'default',
       name: `svc-${String(i).padStart(5, '0')}`,

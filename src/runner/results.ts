@@ -39,8 +39,8 @@ export interface SampleRecord {
   target: {
     host: string;
     port: number;
-    /** service: through a ClusterIP; pod: straight to the pod; direct: `none` datapath's stand-in for a service */
-    kind: 'service' | 'pod' | 'direct';
+    /** service: through a ClusterIP; nodeport: to a node's NodePort from outside; pod: straight to the pod; direct: `none` datapath's stand-in for a service */
+    kind: 'service' | 'pod' | 'direct' | 'nodeport';
     serverPod: string;
     /** 1-based position of the target in the datapath's service lookup order, when it has one */
     lookupPosition?: number;

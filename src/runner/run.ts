@@ -97,11 +97,20 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     });
     labs.record();
     const steps = scaleSteps(scenario);
+    const externalPaths = scenario.workloads.some((w) => w.path.startsWith('external-'));
+    // `none` programs no NodePort: the external paths have nothing to reach there
+    const runsOn = (w: Scenario['workloads'][number], dp: string): boolean => !(dp === 'none' && w.path.startsWith('external-'));
+    if (externalPaths && scenario.datapaths.includes('none')) progress.log('  note: the none datapath has no NodePorts; its external paths are skipped');
     for (const [stepIndex, { services, policies }] of steps.entries()) {
       interrupts.check();
       const stepLabel = `step ${stepIndex + 1}/${steps.length} services=${services}${policies !== undefined ? ` policies=${policies}` : ''}`;
       const stateFor = (allowClient: boolean) => (plan: LabPlan) =>
-        buildClusterState(plan, { services, backendsPerService: scenario.scale.backendsPerService, ...(policies !== undefined ? { policies, allowClient } : {}) });
+        buildClusterState(plan, {
+          services,
+          backendsPerService: scenario.scale.backendsPerService,
+          external: externalPaths,
+          ...(policies !== undefined ? { policies, allowClient } : {}),
+        });
       progress.update(`${stepLabel}: syncing agents`);
       const reports = await labs.syncAll(stateFor(true));
       syncs.push(...reports.map((r) => ({ ...r, services, ...(policies !== undefined ? { policies } : {}) })));
@@ -135,7 +144,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
         }
         // warm-up: unrecorded traffic on every datapath (ARP, caches, CPU frequency)
         if (scenario.warmup > 0) {
-          for (const dp of scenario.datapaths) {
+          for (const dp of scenario.datapaths.filter((d) => runsOn(w, d))) {
             interrupts.check();
             progress.update(`${stepLabel}: ${w.test} ${w.path} ${dp} warm-up`);
             await runSample({ ...common, datapath: dp, plan: labs.member(dp).plan, sample: 0, order: 0, durationS: scenario.warmup });
@@ -143,7 +152,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
           }
         }
         for (let i = 0; i < w.samples; i++) {
-          for (const [order, dp] of rotation(scenario.datapaths, i).entries()) {
+          for (const [order, dp] of rotation(scenario.datapaths.filter((d) => runsOn(w, d)), i).entries()) {
             interrupts.check();
             progress.update(`${stepLabel}: ${w.test} ${w.path} ${dp} sample ${i + 1}/${w.samples}`);
             const rec = await runSample({ ...common, datapath: dp, plan: labs.member(dp).plan, sample: i + 1, order, lookupPosition: lookupPosition(dp) });

@@ -5,7 +5,7 @@ import { cpus } from 'node:os';
 import { run } from '../util/exec.ts';
 import type { LabPlan, PodPlan } from '../cluster/lab/plan.ts';
 import {
-  clientPod, crossNodeServer, ECHO_PORT, NETPERF_CONTROL_PORT, NETPERF_DATA_PORT, sameNodeServer, serviceVIP, TARGET_VIP_INDEX, targetServer,
+  clientPod, crossNodeServer, ECHO_PORT, NETPERF_CONTROL_PORT, NODEPORT_CONTROL, NODEPORT_DATA, NETPERF_DATA_PORT, sameNodeServer, serviceVIP, TARGET_VIP_INDEX, targetServer,
 } from '../cluster/objects.ts';
 import { cpuCost, cpuSnapshot } from '../measure/cpu.ts';
 import { runNetperf, type NetperfRequest } from '../workload/netperf/driver.ts';
@@ -21,18 +21,37 @@ export interface Target {
   host: string;
   kind: SampleRecord['target']['kind'];
   server: PodPlan;
+  /** where netperf runs: the client pod, or the external namespace for NodePort paths */
+  client: PodPlan;
+  controlPort: number;
+  dataPort: number;
+}
+
+/** the external namespace, seen as a client (no node: it is outside the cluster) */
+export function externalClient(plan: LabPlan): PodPlan {
+  return { name: 'external', namespace: '', netns: plan.externalNetns, ip: plan.externalIP, node: '', hostVeth: '' };
 }
 
 /** where a workload's traffic goes on a given cluster; the `none` datapath reaches the service's pod directly */
 export function resolveTarget(plan: LabPlan, datapath: Datapath, w: Pick<Workload, 'path'>): Target {
+  const inCluster = { client: clientPod(plan), controlPort: NETPERF_CONTROL_PORT, dataPort: NETPERF_DATA_PORT };
   switch (w.path) {
     case 'pod-to-pod-same-node':
-      return { host: sameNodeServer(plan)!.ip, kind: 'pod', server: sameNodeServer(plan)! };
+      return { ...inCluster, host: sameNodeServer(plan)!.ip, kind: 'pod', server: sameNodeServer(plan)! };
     case 'pod-to-pod-cross-node':
-      return { host: crossNodeServer(plan)!.ip, kind: 'pod', server: crossNodeServer(plan)! };
+      return { ...inCluster, host: crossNodeServer(plan)!.ip, kind: 'pod', server: crossNodeServer(plan)! };
     case 'pod-to-service': {
       const server = targetServer(plan);
-      return datapath === 'none' ? { host: server.ip, kind: 'direct', server } : { host: serviceVIP(plan, TARGET_VIP_INDEX), kind: 'service', server };
+      return datapath === 'none'
+        ? { ...inCluster, host: server.ip, kind: 'direct', server }
+        : { ...inCluster, host: serviceVIP(plan, TARGET_VIP_INDEX), kind: 'service', server };
+    }
+    case 'external-to-nodeport-local':
+    case 'external-to-nodeport-remote': {
+      const server = targetServer(plan);
+      const local = w.path === 'external-to-nodeport-local';
+      const node = plan.nodes.find((n) => (local ? n.name === server.node : n.name !== server.node))!;
+      return { client: externalClient(plan), controlPort: NODEPORT_CONTROL, dataPort: NODEPORT_DATA, host: node.ip, kind: 'nodeport', server };
     }
   }
 }
@@ -84,14 +103,14 @@ export async function runSample(ctx: SampleContext): Promise<SampleRecord> {
   const { plan, workload: w } = ctx;
   if (w.test === 'NETPOL_PROPAGATION') throw new Error('runSample measures netperf tests; propagation has runPropagationSample');
   const test = w.test;
-  const client = clientPod(plan);
   const target = resolveTarget(plan, ctx.datapath, w);
+  const client = target.client;
   const placement = cpuPlacement();
   const req: NetperfRequest = {
     test,
     host: target.host,
-    controlPort: NETPERF_CONTROL_PORT,
-    dataPort: NETPERF_DATA_PORT,
+    controlPort: target.controlPort,
+    dataPort: target.dataPort,
     durationS: ctx.durationS ?? w.duration,
     cpus: placement,
     ...(w.requestSize ? { requestSize: w.requestSize } : {}),
@@ -129,7 +148,7 @@ export async function runSample(ctx: SampleContext): Promise<SampleRecord> {
     cpu,
     target: {
       host: target.host,
-      port: NETPERF_DATA_PORT,
+      port: target.dataPort,
       kind: target.kind,
       serverPod: target.server.name,
       ...(target.kind === 'service' && ctx.lookupPosition !== undefined ? { lookupPosition: ctx.lookupPosition } : {}),

@@ -74,6 +74,9 @@ function shapeRules(shape: ClusterShape, scenario: ScenarioFile): ConfigIssue[] 
   const nodes = scenario.cluster.nodes ?? shape.nodes;
   const pods = scenario.cluster.podsPerNode ?? shape.podsPerNode;
   scenario.workloads.forEach((w, i) => {
+    if (w.path.startsWith('external-') && nodes < 2) {
+      issues.push({ path: ['workloads', i, 'path'], message: `${w.path} needs at least 2 nodes (a local and a remote NodePort); the cluster has ${nodes}` });
+    }
     if (w.path === 'pod-to-pod-cross-node' && nodes < 2) {
       issues.push({ path: ['workloads', i, 'path'], message: `pod-to-pod-cross-node needs at least 2 nodes; the cluster has ${nodes}` });
     }

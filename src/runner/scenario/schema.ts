@@ -11,7 +11,14 @@ export const TESTS = ['TCP_RR', 'TCP_CRR', 'TCP_STREAM'] as const;
 /** not a netperf test: how long a NetworkPolicy change takes to change what a prober sees (kube-burner netpolLatency) */
 export const PROPAGATION_TEST = 'NETPOL_PROPAGATION';
 export const WORKLOAD_TESTS = [...TESTS, PROPAGATION_TEST] as const;
-export const PATHS = ['pod-to-pod-same-node', 'pod-to-pod-cross-node', 'pod-to-service'] as const;
+export const PATHS = [
+  'pod-to-pod-same-node',
+  'pod-to-pod-cross-node',
+  'pod-to-service',
+  /** from the external namespace to a NodePort on the node that hosts the backend, or on the other node */
+  'external-to-nodeport-local',
+  'external-to-nodeport-remote',
+] as const;
 export type TrafficPath = (typeof PATHS)[number];
 
 const positiveInt = z.number().int().positive();

@@ -76,3 +76,26 @@ describe('cluster state for a scale step', () => {
     }
   });
 });
+
+describe('external paths', () => {
+  const plan = planLab('dpb-abc123', 'iptables', shape);
+
+  it('the netperf-external NodePort counts as one of the step services and fronts the target server', async () => {
+    const { EXTERNAL_SERVICE, NODEPORT_CONTROL, NODEPORT_DATA } = await import('../../../src/cluster/objects.ts');
+    const state = buildClusterState(plan, { services: 10, backendsPerService: 3, external: true });
+    expect(state.services).toHaveLength(10);
+    const ext = state.services.find((s) => s.metadata!.name === EXTERNAL_SERVICE)!;
+    expect(ext.spec!.type).toBe('NodePort');
+    expect(ext.spec!.ports!.map((p) => [p.nodePort, p.targetPort])).toEqual([[NODEPORT_CONTROL, 12865], [NODEPORT_DATA, NODEPORT_DATA]]);
+  });
+
+  it('local goes to the node hosting the server, remote to the other one, from the external namespace', async () => {
+    const { resolveTarget } = await import('../../../src/runner/sampler.ts');
+    const local = resolveTarget(plan, 'iptables', { path: 'external-to-nodeport-local' });
+    const remote = resolveTarget(plan, 'iptables', { path: 'external-to-nodeport-remote' });
+    expect([local.host, remote.host]).toEqual(['172.18.0.3', '172.18.0.2']);
+    expect(local.client.netns).toBe(plan.externalNetns);
+    expect(local.server.node).toBe('node1');
+    expect([local.controlPort, local.dataPort]).toEqual([31865, 31866]);
+  });
+});
