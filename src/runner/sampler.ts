@@ -99,6 +99,23 @@ export interface SampleContext {
   durationS?: number;
 }
 
+/** what every sample record starts with: where it ran, which sample, and whether it counts */
+function recordHead(ctx: Omit<SampleContext, 'durationS' | 'lookupPosition'>, startedAt: string, reasons: string[]) {
+  return {
+    datapath: ctx.datapath,
+    services: ctx.services,
+    ...(ctx.policies !== undefined ? { policies: ctx.policies } : {}),
+    ...(ctx.phase ? { phase: ctx.phase } : {}),
+    test: ctx.workload.test,
+    path: ctx.workload.path,
+    sample: ctx.sample,
+    order: ctx.order,
+    startedAt,
+    valid: reasons.length === 0,
+    reasons,
+  };
+}
+
 export async function runSample(ctx: SampleContext): Promise<SampleRecord> {
   const { plan, workload: w } = ctx;
   if (w.test === 'NETPOL_PROPAGATION') throw new Error('runSample measures netperf tests; propagation has runPropagationSample');
@@ -131,17 +148,7 @@ export async function runSample(ctx: SampleContext): Promise<SampleRecord> {
   });
   const reasons = [...parsed.errors, ...validityReasons(before, after)];
   return {
-    datapath: ctx.datapath,
-    services: ctx.services,
-    ...(ctx.policies !== undefined ? { policies: ctx.policies } : {}),
-    ...(ctx.phase ? { phase: ctx.phase } : {}),
-    test: w.test,
-    path: w.path,
-    sample: ctx.sample,
-    order: ctx.order,
-    startedAt,
-    valid: reasons.length === 0,
-    reasons,
+    ...recordHead(ctx, startedAt, reasons),
     ...(parsed.latencyUs ? { latencyUs: parsed.latencyUs } : {}),
     ...(parsed.transactionsPerSec !== undefined ? { transactionsPerSec: parsed.transactionsPerSec } : {}),
     ...(parsed.throughputMbps !== undefined ? { throughputMbps: parsed.throughputMbps } : {}),
@@ -201,16 +208,7 @@ export async function runPropagationSample(ctx: PropagationContext): Promise<Sam
   const flaps = report.transitions.filter((t) => first && t.at > first.at);
   if (flaps.length) reasons.push(`the verdict flapped ${flaps.length} time(s) after changing (a window of wrong verdicts)`);
   return {
-    datapath: ctx.datapath,
-    services: ctx.services,
-    ...(ctx.policies !== undefined ? { policies: ctx.policies } : {}),
-    test: w.test,
-    path: w.path,
-    sample: ctx.sample,
-    order: ctx.order,
-    startedAt,
-    valid: reasons.length === 0,
-    reasons,
+    ...recordHead(ctx, startedAt, reasons),
     propagation: {
       direction: ctx.direction,
       ...(first ? { latencyMs: first.at - submittedAt } : {}),
