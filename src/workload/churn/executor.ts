@@ -159,16 +159,31 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
     for (const svc of services.values()) if (selects(svc, entry.pod)) reconcile(svc);
   };
 
-  const deletePod = async (key: string): Promise<void> => {
+  /**
+   * The state side of a deletion happens at once (so a recreated object of the same name, whose add follows,
+   * is never deleted by a late event); tearing the pod's namespace down follows, after its creation finished.
+   */
+  const deletePod = (key: string): Promise<void> => {
     const entry = pods.get(key);
-    if (!entry) return;
+    if (!entry) return Promise.resolve();
     pods.delete(key);
-    await entry.creating?.catch(() => {});
     emit({ kind: 'pods', verb: 'delete', object: entry.pod });
     for (const svc of services.values()) if (selects(svc, entry.pod)) reconcile(svc);
-    await lab.removePod(entry.lab);
-    freeHosts.get(entry.lab.node)!.push(Number(entry.lab.ip.split('.')[3]));
-    podsDeleted++;
+    return (async () => {
+      await entry.creating?.catch(() => {});
+      await lab.removePod(entry.lab);
+      freeHosts.get(entry.lab.node)!.push(Number(entry.lab.ip.split('.')[3]));
+      podsDeleted++;
+    })();
+  };
+
+  const deleteService = (key: string): void => {
+    const svc = services.get(key);
+    services.delete(key);
+    if (svc) emit({ kind: 'services', verb: 'delete', object: svc });
+    const slice = slices.get(key);
+    if (slice) emit({ kind: 'endpointSlices', verb: 'delete', object: slice });
+    slices.delete(key);
   };
 
   const apply = async (a: ChurnAction): Promise<void> => {
@@ -177,15 +192,7 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
       case 'Pod':
         return a.op === 'create' ? await createPod(a.object as V1Pod) : await deletePod(key);
       case 'Service': {
-        if (a.op === 'delete') {
-          const svc = services.get(key);
-          services.delete(key);
-          if (svc) emit({ kind: 'services', verb: 'delete', object: svc });
-          const slice = slices.get(key);
-          if (slice) emit({ kind: 'endpointSlices', verb: 'delete', object: slice });
-          slices.delete(key);
-          return;
-        }
+        if (a.op === 'delete') return deleteService(key);
         const svc = a.object as V1Service;
         const vip = serviceVIP(plan, CHURN_VIP_BASE + vipSeq++);
         const withIP: V1Service = { ...svc, spec: { ...svc.spec, clusterIP: vip, clusterIPs: [vip], type: svc.spec?.type ?? 'ClusterIP' } };
@@ -199,11 +206,13 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
         return emit({ kind: 'networkPolicies', verb: a.op === 'create' ? 'add' : 'delete', object: a.object as V1NetworkPolicy });
       case 'Namespace': {
         if (a.op === 'create') return emit({ kind: 'namespaces', verb: 'add', object: a.object });
-        // the namespace controller: everything in it goes with it
+        // the namespace controller: everything in it goes with it, in the state at once
         const ns = a.object.metadata?.name;
-        for (const [k, svc] of [...services]) if ((svc.metadata?.namespace ?? 'default') === ns) await apply({ at: a.at, op: 'delete', object: { ...svc, kind: 'Service' } });
-        await Promise.all([...pods].filter(([, p]) => p.pod.metadata?.namespace === ns).map(([k]) => deletePod(k)));
-        return emit({ kind: 'namespaces', verb: 'delete', object: a.object });
+        for (const [k, svc] of [...services]) if ((svc.metadata?.namespace ?? 'default') === ns) deleteService(k);
+        const teardowns = [...pods].filter(([, p]) => p.pod.metadata?.namespace === ns).map(([k]) => deletePod(k));
+        emit({ kind: 'namespaces', verb: 'delete', object: a.object });
+        await Promise.all(teardowns);
+        return;
       }
       default:
         throw new Error(`the lab churn executor does not run ${a.object.kind} objects (${key})`);
