@@ -199,6 +199,10 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       }
     }
     complete = true;
+  } catch (e) {
+    // a failure caused by the interruption (a child killed by the same Ctrl-C) is the interruption
+    if (interrupts.signal.aborted) throw interrupts.signal.reason as Error;
+    throw e;
   } finally {
     progress.finish();
     // whatever was measured is written, also when the run stops early

@@ -63,4 +63,6 @@ process.on('message', (msg: RpcRequest) => {
 // the runner going away (crash, kill) closes the channel: exit rather than linger in a namespace
 process.on('disconnect', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0));
+// Ctrl-C reaches the whole process group: the runner handles it and stops its agents itself, after teardown
+process.on('SIGINT', () => {});
 process.send({ ready: true, pid: process.pid });
