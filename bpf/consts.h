@@ -23,6 +23,19 @@
 #define MAX_METRICS_ENTRIES 1024 /* room for every reason (u8) x direction: account() never lacks a slot */
 #endif
 
+#ifndef MAX_IPCACHE_ENTRIES
+#define MAX_IPCACHE_ENTRIES 65536 /* pod IPs, ipBlock cidrs and excepts, node IPs */
+#endif
+#ifndef MAX_POLICY_ENTRIES
+#define MAX_POLICY_ENTRIES 262144 /* {endpoint, identity, direction, protocol, port prefix} allow entries */
+#endif
+#ifndef MAX_POLICY_ENDPOINTS
+#define MAX_POLICY_ENDPOINTS 4096 /* local pods */
+#endif
+#ifndef MAX_POLICY_CT_ENTRIES
+#define MAX_POLICY_CT_ENTRIES 65536 /* reply tuples of allowed flows */
+#endif
+
 /* lb4_key.scope: NodePorts with externalTrafficPolicy=Local carry a second, in-cluster entry (cilium's two scopes) */
 #define LB_SCOPE_EXT 0
 #define LB_SCOPE_INT 1
@@ -60,6 +73,21 @@
 #define SNAT_PORT_MIN      32768
 #define SNAT_PORT_RANGE    28232 /* up to 60999, the kernel's default ephemeral range */
 #define SNAT_PORT_ATTEMPTS 8
+
+/* identities (cilium's reserved ones); the agent allocates from IDENTITY_FIRST_ALLOCATED */
+#define IDENTITY_ANY   0 /* dp_policy only: every peer */
+#define IDENTITY_HOST  1 /* this node's addresses: always allowed */
+#define IDENTITY_WORLD 2 /* no more specific prefix in dp_ipcache */
+#define IDENTITY_FIRST_ALLOCATED 256
+
+/* policy_key.dir and policy_endpoint.flags */
+#define POLICY_DIR_INGRESS 0
+#define POLICY_DIR_EGRESS  1
+#define POLICY_F_INGRESS (1 << 0)
+#define POLICY_F_EGRESS  (1 << 1)
+/* bits of policy_key after prefixlen: endpoint, identity, gen, dir, proto, pad always matched, then the port's 16 */
+#define POLICY_PREFIX_FIXED 96
+#define POLICY_PREFIX_FULL  112
 
 #define NSEC_PER_SEC 1000000000ULL
 

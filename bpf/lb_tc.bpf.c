@@ -11,6 +11,9 @@
  *   tc_to_pod       tcx egress of lxc*: reverse NAT of replies to pod clients (source back to the service)
  *   tc_from_netdev  tcx ingress of eth0: NodePorts (and external IPs) from outside, SNAT to the node IP for remote
  *                   backends, and the replies of those SNATed flows
+ *
+ * NetworkPolicy (policy.h) rides the same hooks: the sender's egress in tc_from_pod once DNAT has chosen the
+ * backend, the receiver's ingress in tc_to_pod before reverse NAT, so both see the flow's real addresses.
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
@@ -28,6 +31,7 @@
 #include "ct.h"
 #include "lb.h"
 #include "reject.h"
+#include "policy.h"
 
 static __always_inline struct verdict parse_verdict(int parsed)
 {
@@ -104,8 +108,10 @@ static __always_inline struct verdict handle_from_pod(struct __sk_buff *skb)
 	svc = lb4_lookup_service(&p, LB_SCOPE_EXT, &key);
 	if (svc && (svc->flags & SVC_F_TWO_SCOPES))
 		svc = lb4_lookup_service(&p, LB_SCOPE_INT, &key);
-	if (!svc)
-		return verdict(TC_ACT_OK, REASON_PASS);
+	if (!svc) {
+		ret = policy_check(&p, p.saddr, p.daddr, POLICY_DIR_EGRESS, now);
+		return ret ? verdict(TC_ACT_SHOT, ret) : verdict(TC_ACT_OK, REASON_PASS);
+	}
 
 	ret = lb4_flow(&p, &key, svc, now, false, &flow);
 	if (ret == REASON_REJECT_NO_BACKEND)
@@ -120,6 +126,10 @@ static __always_inline struct verdict handle_from_pod(struct __sk_buff *skb)
 			return verdict(TC_ACT_SHOT, REASON_DROP_WRITE);
 		return verdict(bpf_redirect(skb->ifindex, 0), REASON_HAIRPIN);
 	}
+	/* judged on the backend's address and port, as the API says; a pod reaching itself (hairpin) is not judged */
+	ret = policy_check(&p, p.saddr, p.daddr, POLICY_DIR_EGRESS, now);
+	if (ret)
+		return verdict(TC_ACT_SHOT, ret);
 	return verdict(TC_ACT_OK, new_flow_reason(&flow));
 }
 
@@ -134,6 +144,13 @@ static __always_inline struct verdict handle_to_pod(struct __sk_buff *skb)
 	if (ret != PARSE_OK)
 		return parse_verdict(ret);
 	now = now_seconds();
+
+	/* before reverse NAT: the reply of a service flow still carries the backend's address, as recorded at egress */
+	if (p.saddr != bpf_htonl(LB4_LOOPBACK)) {
+		ret = policy_check(&p, p.daddr, p.saddr, POLICY_DIR_INGRESS, now);
+		if (ret)
+			return verdict(TC_ACT_SHOT, ret);
+	}
 
 	rev = ct4_lookup(&p, CT_REPLY, now);
 	if (!rev)

@@ -27,6 +27,8 @@ enum dp_reason {
 	REASON_DROP_WRITE            = 165, /* a packet rewrite helper failed */
 	REASON_DROP_SNAT_NO_PORT     = 166, /* no free source port for NodePort SNAT */
 	REASON_DROP_UNSUPPORTED      = 167, /* IP options on a packet that must be answered */
+	REASON_DROP_POLICY_EGRESS    = 168, /* the sending pod is egress-isolated and no policy allows the flow */
+	REASON_DROP_POLICY_INGRESS   = 169, /* the receiving pod is ingress-isolated and no policy allows the flow */
 };
 
 #endif /* DP_REASONS_H */

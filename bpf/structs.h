@@ -77,4 +77,42 @@ struct metrics_value {
 	__u64 bytes;
 };
 
+/* dp_ipcache: an address or prefix (LPM trie key: prefixlen, then the address in network order) */
+struct ipcache_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+
+/* the address's identity in each policy generation (IDENTITY_* or one the agent allocated) */
+struct ipcache_value {
+	__u32 identity[2];
+};
+
+/* dp_policy: LPM trie key; the first POLICY_PREFIX_FIXED bits always match in full, the rest is the port's prefix */
+struct policy_key {
+	__u32 prefixlen;
+	__be32 endpoint; /* the local pod's address */
+	__u32 identity;  /* of the peer; IDENTITY_ANY = every peer */
+	__u8 gen;        /* the policy generation the entry belongs to */
+	__u8 dir;        /* POLICY_DIR_* */
+	__u8 proto;      /* 0 = every protocol and port */
+	__u8 pad;
+	__be16 dport;
+};
+
+struct policy_value {
+	__u32 flags; /* reserved: every entry allows */
+};
+
+/* dp_endpoints: the directions some policy isolates for a local pod */
+struct policy_endpoint {
+	__u8 flags[2]; /* POLICY_F_* in each policy generation */
+	__u8 pad[2];
+};
+
+/* dp_policy_ct4 (keyed by struct ct4_key, dir CT_REPLY): a reply tuple of an allowed flow */
+struct policy_ct4_entry {
+	__u32 expires; /* seconds of bpf_ktime_get_ns() */
+};
+
 #endif /* DP_STRUCTS_H */

@@ -35,6 +35,7 @@ export const DATAPATH_NETPOL_FEATURES: Record<Datapath, readonly NetpolFeature[]
   // Calico-style chains and ipsets (src/datapath/iptables/policy.ts); SCTP rules load, the prober cannot send SCTP
   iptables: ['egress', 'ipblock', 'named-ports', 'end-port', 'sctp'],
   nftables: null,
-  ebpf: null,
+  // bpf/policy.h: identities, ipcache and per-endpoint allow entries (src/datapath/ebpf/policy.ts); SCTP is not parsed
+  ebpf: ['egress', 'ipblock', 'named-ports', 'end-port'],
   xdp: null,
 };

@@ -85,7 +85,7 @@ describe.skipIf(!isRoot)(`ebpf datapath on a lab cluster (${rootReason})`, () =>
       expect(readdirSync(`/sys/fs/bpf/${prefix}`).sort()).toEqual(plan.nodes.map((n) => n.netns).sort());
       for (const node of plan.nodes) {
         const dir = `/sys/fs/bpf/${prefix}/${node.netns}`;
-        expect(readdirSync(dir).sort()).toEqual(['dp_ct4', 'dp_lb4_affinity', 'dp_lb4_backends', 'dp_lb4_services', 'dp_metrics', 'links']);
+        expect(readdirSync(dir).sort()).toEqual(['dp_ct4', 'dp_endpoints', 'dp_ipcache', 'dp_lb4_affinity', 'dp_lb4_backends', 'dp_lb4_services', 'dp_metrics', 'dp_policy', 'dp_policy_ct4', 'dp_policy_gen', 'links']);
         const hooks = ['eth0-ingress', ...node.pods.flatMap((p) => [`${p.hostVeth}-egress`, `${p.hostVeth}-ingress`])];
         expect(readdirSync(`${dir}/links`).sort()).toEqual(hooks.sort());
       }

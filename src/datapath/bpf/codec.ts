@@ -52,6 +52,11 @@ export const MAP_NAMES = {
   conntrack: 'dp_ct4',
   affinity: 'dp_lb4_affinity',
   metrics: 'dp_metrics',
+  ipcache: 'dp_ipcache',
+  policy: 'dp_policy',
+  endpoints: 'dp_endpoints',
+  policyGeneration: 'dp_policy_gen',
+  policyConntrack: 'dp_policy_ct4',
 } as const;
 
 /** struct lb4_key: a frontend (slot 0) or one of its backend slots */
@@ -255,4 +260,103 @@ export function sumPerCpuMetrics(buf: Buffer): MetricsValue {
     bytes += buf.readBigUInt64LE(off + 8);
   }
   return { packets: Number(packets), bytes: Number(bytes) };
+}
+
+/** bpf/consts.h: identities and policy directions */
+export const IDENTITY_ANY = 0;
+export const IDENTITY_HOST = 1;
+export const IDENTITY_WORLD = 2;
+export const IDENTITY_FIRST_ALLOCATED = 256;
+export const POLICY_DIR_INGRESS = 0;
+export const POLICY_DIR_EGRESS = 1;
+export const POLICY_F_INGRESS = 1 << 0;
+export const POLICY_F_EGRESS = 1 << 1;
+export const POLICY_PREFIX_FIXED = 96;
+
+/** struct ipcache_key (LPM trie): a prefix of the address space */
+export interface IpcacheKey {
+  addr: string;
+  prefixlen: number;
+}
+export const IPCACHE_KEY_SIZE = 8;
+/** struct ipcache_value: the identity in generation 0 and in generation 1 */
+export const IPCACHE_VALUE_SIZE = 8;
+
+export function encodeIpcacheKey(k: IpcacheKey, buf: Buffer = Buffer.alloc(IPCACHE_KEY_SIZE), off = 0): Buffer {
+  buf.writeUInt32LE(k.prefixlen, off);
+  buf.writeUInt32BE(ipv4ToU32(k.addr), off + 4);
+  return buf;
+}
+
+export function decodeIpcacheKey(buf: Buffer, off = 0): IpcacheKey {
+  return { prefixlen: buf.readUInt32LE(off), addr: intToIp(buf.readUInt32BE(off + 4)) };
+}
+
+export function encodeIpcacheValue(identities: readonly [number, number], buf: Buffer = Buffer.alloc(IPCACHE_VALUE_SIZE), off = 0): Buffer {
+  buf.writeUInt32LE(identities[0], off);
+  buf.writeUInt32LE(identities[1], off + 4);
+  return buf;
+}
+
+export function decodeIpcacheValue(buf: Buffer, off = 0): [number, number] {
+  return [buf.readUInt32LE(off), buf.readUInt32LE(off + 4)];
+}
+
+/** struct policy_key (LPM trie): `portPrefix` bits of `port` matched; proto 0 = every protocol (portPrefix 0) */
+export interface PolicyKey {
+  endpoint: string;
+  identity: number;
+  gen: number;
+  dir: number;
+  proto: number;
+  port: number;
+  portPrefix: number;
+}
+export const POLICY_KEY_SIZE = 20;
+export const POLICY_VALUE_SIZE = 4;
+
+export function encodePolicyKey(k: PolicyKey, buf: Buffer = Buffer.alloc(POLICY_KEY_SIZE), off = 0): Buffer {
+  buf.writeUInt32LE(POLICY_PREFIX_FIXED + k.portPrefix, off);
+  buf.writeUInt32BE(ipv4ToU32(k.endpoint), off + 4);
+  buf.writeUInt32LE(k.identity, off + 8);
+  buf.writeUInt8(k.gen, off + 12);
+  buf.writeUInt8(k.dir, off + 13);
+  buf.writeUInt8(k.proto, off + 14);
+  buf.writeUInt8(0, off + 15);
+  buf.writeUInt16BE(k.port, off + 16);
+  buf.writeUInt16LE(0, off + 18);
+  return buf;
+}
+
+export function decodePolicyKey(buf: Buffer, off = 0): PolicyKey {
+  return {
+    portPrefix: buf.readUInt32LE(off) - POLICY_PREFIX_FIXED,
+    endpoint: intToIp(buf.readUInt32BE(off + 4)),
+    identity: buf.readUInt32LE(off + 8),
+    gen: buf.readUInt8(off + 12),
+    dir: buf.readUInt8(off + 13),
+    proto: buf.readUInt8(off + 14),
+    port: buf.readUInt16BE(off + 16),
+  };
+}
+
+/** struct policy_endpoint value (key: the pod address, 4 bytes in network order) */
+export const ENDPOINT_KEY_SIZE = 4;
+export const ENDPOINT_VALUE_SIZE = 4;
+
+export function encodeEndpointKey(ip: string, buf: Buffer = Buffer.alloc(ENDPOINT_KEY_SIZE), off = 0): Buffer {
+  buf.writeUInt32BE(ipv4ToU32(ip), off);
+  return buf;
+}
+
+/** struct policy_endpoint: the POLICY_F_* flags in generation 0 and in generation 1 */
+export function encodeEndpointFlags(flags: readonly [number, number], buf: Buffer = Buffer.alloc(ENDPOINT_VALUE_SIZE), off = 0): Buffer {
+  buf.writeUInt8(flags[0], off);
+  buf.writeUInt8(flags[1], off + 1);
+  buf.writeUInt16LE(0, off + 2);
+  return buf;
+}
+
+export function decodeEndpointFlags(buf: Buffer, off = 0): [number, number] {
+  return [buf.readUInt8(off), buf.readUInt8(off + 1)];
 }

@@ -15,12 +15,15 @@ import type { TcDirection } from '../bpf/attach.ts';
 import { LibbpfError, listInterfaces, type BpfMap } from '../bpf/libbpf.ts';
 import { BpfDatapathObject, PROGRAMS, type ProgramName } from '../bpf/object.ts';
 import { readRecords } from '../../cluster/lab/registry.ts';
-import { countReadyEndpoints } from '../kube/model.ts';
+import { countReadyEndpoints, isIPv4 } from '../kube/model.ts';
 import type { AgentInit, DatapathAgent, SyncReport } from '../types.ts';
 import {
   computeEntries, diffEntries, diffSize, entryCount, forgetDeleted, frontendKeyOf, indexEntries, newEntryIds, peakCounts, retainIds, type BackendEntry, type EntryDiff,
   type EntryIndex, type Frontend, type ServiceEntry,
 } from './entries.ts';
+import { IdentityAllocator, computePolicyEntries } from './policy.ts';
+import { PolicyMaps } from './policy-sync.ts';
+import { cidrHost } from '../../util/ip.ts';
 
 export const UPLINK = 'eth0';
 const POD_VETH = /^lxc/;
@@ -45,6 +48,8 @@ export class EbpfAgent implements DatapathAgent {
   private dp?: BpfDatapathObject;
   private node!: NodeContext;
   private ids = newEntryIds();
+  private identities = new IdentityAllocator();
+  private policy?: PolicyMaps;
   /** what the maps hold, as of the last successful sync; undefined = unknown (first sync, or after a failure) */
   private programmed?: EntryIndex;
   private dirty = false;
@@ -138,6 +143,10 @@ export class EbpfAgent implements DatapathAgent {
     if (this.idsStale) retainIds(this.ids, next);
     else forgetDeleted(this.ids, diff);
     this.idsStale = this.idsPending = false;
+    // NetworkPolicy after the services: its own maps, written generation by generation (policy-sync.ts)
+    const policyEntries = computePolicyEntries(state, { nodeName: this.node.nodeName, nodeIPs: this.hostAddresses() }, this.identities);
+    this.policy ??= PolicyMaps.of((name) => dp.map(name));
+    const policy = this.policy.sync(policyEntries, this.identities);
     const done = performance.now();
 
     return {
@@ -158,6 +167,12 @@ export class EbpfAgent implements DatapathAgent {
         attach: dp.attachments[0]?.kind ?? 'none',
         interfacesAttached: links.attached,
         interfacesDetached: links.detached,
+        policyEndpoints: policyEntries.endpoints.size,
+        policyEntries: policyEntries.policy.size,
+        ipcache: policyEntries.ipcache.size,
+        policyGeneration: policy.generation,
+        policyUpdated: policy.updated,
+        policyDeleted: policy.deleted,
       },
     };
   }
@@ -168,6 +183,19 @@ export class EbpfAgent implements DatapathAgent {
     this.dp = undefined;
     this.programmed = undefined;
     this.ids = newEntryIds();
+    this.identities = new IdentityAllocator();
+    this.policy = undefined;
+  }
+
+  /** traffic between the node and its pods is always allowed: its addresses and its pods' gateway (IDENTITY_HOST) */
+  private hostAddresses(): string[] {
+    const out = this.node.nodeIPs.filter(isIPv4);
+    try {
+      out.push(cidrHost(this.node.podCIDR, 1));
+    } catch {
+      /* no usable pod CIDR */
+    }
+    return out;
   }
 
   /** the loaded object, for tests and counters */
