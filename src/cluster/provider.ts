@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { PrereqError } from '../errors.ts';
 import type { RunResult } from '../util/exec.ts';
 import type { SyncReport } from '../datapath/types.ts';
+import type { AgentManifestOptions } from './kube/manifests.ts';
 import type { ClusterShape, Datapath } from '../runner/scenario/schema.ts';
 import { netperfArgv, type NetperfRaw, type NetperfRequest } from '../workload/netperf/driver.ts';
 
@@ -74,18 +75,11 @@ export interface ServiceScaleResult {
   durationMs: number;
 }
 
-export interface AgentDeployOptions {
-  datapath: Datapath;
-  /** an image with node, this repository and the datapath tools; dpbench does not build one */
-  image: string;
-  workdir?: string;
-  clusterCIDR: string;
-  serviceCIDR: string;
-  minSyncIntervalMs?: number;
-  iptablesBackend?: 'nft' | 'legacy';
+/** what deployAgents needs: the DaemonSet's options (src/cluster/kube/manifests.ts) less what the target knows */
+export type AgentDeployOptions = Omit<AgentManifestOptions, 'prefix' | 'apiServer'> & {
   /** bounded wait for the DaemonSet to be ready on every node, default 180 s */
   readyTimeoutMs?: number;
-}
+};
 
 export interface KubeTarget extends AsyncDisposable {
   readonly provider: KubeProvider;
