@@ -3,11 +3,12 @@
 // addresses (pod IPs, CIDRs with excepts, or "any") and a set of ports with named ports already turned into numbers.
 // iptables ipsets and eBPF identities are built from this, on the evaluator's own matching functions, so a datapath
 // and the reference cannot read a policy differently. Pure.
-import type { V1NetworkPolicy, V1NetworkPolicyPort } from '@kubernetes/client-node';
+import type { V1NetworkPolicy, V1NetworkPolicyPort, V1Pod } from '@kubernetes/client-node';
 import {
   directionAllows,
   ipBlockMatches,
   isPod,
+  netpolPodFromKube,
   peerMatches,
   policiesFor,
   policyKey,
@@ -192,4 +193,17 @@ export function resolvedAllowed(
     return directionAllows({ isolated: r.isolated, allowedBy: resolvedAllowedBy(r, other, port, protocol) });
   };
   return side(from, to, 'egress') && side(to, from, 'ingress');
+}
+
+/**
+ * The pods that take part in policy, as datapaths see them: an IPv4 address, not on the host network, not
+ * finished. Shared so the iptables and ebpf datapaths select the same pods.
+ */
+export function policyPods(pods: readonly V1Pod[]): { pod: NetpolPod; nodeName: string | undefined }[] {
+  return pods
+    .filter((p) => !p.spec?.hostNetwork && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed')
+    .flatMap((p) => {
+      const pod = netpolPodFromKube(p);
+      return pod && /^\d{1,3}(\.\d{1,3}){3}$/.test(pod.ip) ? [{ pod, nodeName: p.spec?.nodeName }] : [];
+    });
 }

@@ -4,6 +4,9 @@
 // samples, normal approximation beyond). A regression needs both: a change past the tolerance in the bad
 // direction AND significance — a big change on noise, or a significant change of 1%, is not one.
 import { median } from '../measure/stats.ts';
+import { mulberry32 } from '../util/random.ts';
+
+export { mulberry32 };
 
 /** which way is bad for a metric; `neutral` metrics are reported but never judged */
 export type Direction = 'higher-is-worse' | 'lower-is-worse' | 'neutral';
@@ -41,18 +44,6 @@ export interface CompareOptions {
   /** PRNG seed: the same inputs and seed give the same CI */
   seed: number;
   resamples?: number;
-}
-
-/** mulberry32: tiny, fast, well-distributed 32-bit PRNG; plenty for resampling */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** FNV-1a: a per-record seed from its key, so a record's CI does not depend on which records came before it */

@@ -3,12 +3,11 @@
 // identities, the ipcache (prefix → identity), the local endpoints' isolated directions and their allow entries.
 // Built on the reference resolution (netpol/resolve.ts), as the iptables datapath is, so the two cannot read a
 // policy differently. Pure, apart from the identity allocator passed in, which keeps identities stable across syncs.
-import type { V1Pod } from '@kubernetes/client-node';
 import type { ClusterState, NodeContext } from '../../cluster/state.ts';
 import {
-  ipBlockMatches, netpolNamespaceFromKube, netpolPodFromKube, policyKey, type NetpolPod, type Protocol,
+  ipBlockMatches, netpolNamespaceFromKube, policyKey, type Protocol,
 } from '../../netpol/evaluator.ts';
-import { resolveDirection, type CidrPeer, type PortMatch } from '../../netpol/resolve.ts';
+import { policyPods, resolveDirection, type CidrPeer, type PortMatch } from '../../netpol/resolve.ts';
 import {
   IDENTITY_ANY, IDENTITY_FIRST_ALLOCATED, IDENTITY_HOST, IDENTITY_WORLD, IPPROTO_TCP, IPPROTO_UDP, POLICY_DIR_EGRESS,
   POLICY_DIR_INGRESS, POLICY_F_EGRESS, POLICY_F_INGRESS, ipv4ToU32,
@@ -99,16 +98,6 @@ export function portBlocks(lo: number, hi: number): { port: number; prefix: numb
     p += size;
   }
   return out;
-}
-
-/** pods that take part in policy: with an address, not on the host network, not finished */
-function policyPods(pods: readonly V1Pod[]): { pod: NetpolPod; nodeName: string | undefined }[] {
-  return pods
-    .filter((p) => !p.spec?.hostNetwork && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed')
-    .flatMap((p) => {
-      const pod = netpolPodFromKube(p);
-      return pod && parsePrefix(pod.ip) ? [{ pod, nodeName: p.spec?.nodeName }] : [];
-    });
 }
 
 const sortedLabels = (l: Record<string, string>): string[] => Object.entries(l).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`);

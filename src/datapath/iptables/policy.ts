@@ -18,12 +18,11 @@
 // own node (kubelet probes) is always allowed, as the API documentation says. Known gap: a pod created after the
 // last sync is unprotected until the next one (Calico drops traffic of workload interfaces it has not programmed).
 import { createHash } from 'node:crypto';
-import type { V1Pod } from '@kubernetes/client-node';
 import type { ClusterState, NodeContext } from '../../cluster/state.ts';
 import {
-  netpolNamespaceFromKube, netpolPodFromKube, podKey, policyKey, type Direction, type NetpolPod, type Protocol,
+  netpolNamespaceFromKube, podKey, policyKey, type Direction, type Protocol,
 } from '../../netpol/evaluator.ts';
-import { resolveDirection, type PortMatch, type ResolvedRule } from '../../netpol/resolve.ts';
+import { policyPods, resolveDirection, type PortMatch, type ResolvedRule } from '../../netpol/resolve.ts';
 import { base32, type IptablesHook } from './chains.ts';
 import { cidrIpset, podIpset, type Ipset } from './ipset.ts';
 
@@ -90,16 +89,6 @@ export function parseHostRoutes(ipRouteOutput: string): Map<string, string> {
     if (m && !/\svia\s/.test(line)) out.set(m[1]!, m[2]!);
   }
   return out;
-}
-
-/** pods that take part in policy: running or pending with an address, not on the host network */
-function policyPods(pods: readonly V1Pod[]): { pod: NetpolPod; nodeName: string | undefined }[] {
-  return pods
-    .filter((p) => !p.spec?.hostNetwork && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed')
-    .flatMap((p) => {
-      const pod = netpolPodFromKube(p);
-      return pod ? [{ pod, nodeName: p.spec?.nodeName }] : [];
-    });
 }
 
 /** `-p proto` plus port matches, one argv fragment per iptables rule needed */

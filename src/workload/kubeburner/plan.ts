@@ -7,6 +7,7 @@
 import { ConfigError } from '../../errors.ts';
 import { CLUSTER_SCOPED_KINDS, durationMs, isLoadedObject, type LoadedJob, type LoadedJobs, type LoadedObject } from './job.ts';
 import { renderObjects, type KubeObject } from './template.ts';
+import { mulberry32 } from '../../util/random.ts';
 
 /** kube-burner v1's labels on what it creates; delete jobs select by them */
 export const LABEL_UUID = 'kube-burner-uuid';
@@ -105,16 +106,6 @@ export function effectiveRate(job: Pick<LoadedJob, 'qps' | 'burst'>): { qps: num
   return { qps: job.qps > 0 ? job.qps : CLIENT_GO_QPS, burst: job.burst > 0 ? job.burst : CLIENT_GO_BURST };
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function hashSeed(text: string): number {
   let h = 0x811c9dc5;
   for (const c of text) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193);

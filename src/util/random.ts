@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
+// Seeded randomness for reproducible results: bootstrap resampling, churn choices, template functions.
+
+/** mulberry32: tiny, fast, well-distributed 32-bit PRNG; plenty for resampling and plans */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
