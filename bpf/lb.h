@@ -82,6 +82,13 @@ struct lb4_flow {
 	bool affinity_failed;
 };
 
+static __always_inline __u8 new_flow_reason(const struct lb4_flow *flow)
+{
+	if (!flow->created)
+		return REASON_LB_ESTABLISHED;
+	return flow->affinity_failed ? REASON_LB_NEW_NO_AFFINITY : REASON_LB_NEW;
+}
+
 /* a free source port on the node IP for NodePort SNAT: the client's own, unless another flow holds it */
 static __always_inline int snat_port(struct ct4_key *rev_key, const struct pkt4 *p, __u32 now)
 {

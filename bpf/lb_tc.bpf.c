@@ -11,6 +11,8 @@
  *   tc_to_pod       tcx egress of lxc*: reverse NAT of replies to pod clients (source back to the service)
  *   tc_from_netdev  tcx ingress of eth0: NodePorts (and external IPs) from outside, SNAT to the node IP for remote
  *                   backends, and the replies of those SNATed flows
+ *   xdp_from_netdev XDP on eth0 (xdp mode only): the same NodePort work before an skb exists (xdp.h); what it
+ *                   leaves alone reaches tc_from_netdev as before
  *
  * NetworkPolicy (policy.h) rides the same hooks: the sender's egress in tc_from_pod once DNAT has chosen the
  * backend, the receiver's ingress in tc_to_pod before reverse NAT, so both see the flow's real addresses.
@@ -32,6 +34,7 @@
 #include "lb.h"
 #include "reject.h"
 #include "policy.h"
+#include "xdp.h"
 
 static __always_inline struct verdict parse_verdict(int parsed)
 {
@@ -52,13 +55,6 @@ static __always_inline struct verdict reject_verdict(struct __sk_buff *skb, cons
 	if (ret < 0)
 		return verdict(TC_ACT_SHOT, REASON_DROP_WRITE);
 	return verdict(bpf_redirect(skb->ifindex, 0), REASON_REJECT_NO_BACKEND);
-}
-
-static __always_inline __u8 new_flow_reason(const struct lb4_flow *flow)
-{
-	if (!flow->created)
-		return REASON_LB_ESTABLISHED;
-	return flow->affinity_failed ? REASON_LB_NEW_NO_AFFINITY : REASON_LB_NEW;
 }
 
 /* apply a conntrack entry's rewrite; the caller decides where the packet goes */
@@ -221,6 +217,12 @@ SEC("tc")
 int tc_from_netdev(struct __sk_buff *skb)
 {
 	return account(skb, handle_from_netdev(skb), METRICS_DIR_FROM_NETDEV);
+}
+
+SEC("xdp")
+int xdp_from_netdev(struct xdp_md *ctx)
+{
+	return account_xdp(ctx, handle_xdp_from_netdev(ctx));
 }
 
 /* bpf_fib_lookup() is GPL-only: the kernel wants a GPL-compatible license string, hence the dual license */

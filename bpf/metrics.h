@@ -13,6 +13,7 @@ enum metrics_dir {
 	METRICS_DIR_FROM_POD    = 0, /* tc ingress of a pod's host-side veth */
 	METRICS_DIR_TO_POD      = 1, /* tc egress of a pod's host-side veth */
 	METRICS_DIR_FROM_NETDEV = 2, /* tc ingress of the node's eth0 */
+	METRICS_DIR_XDP         = 3, /* XDP on the node's eth0 (xdp mode) */
 };
 
 /* what a handler decided: the tc action to return and why */
@@ -27,8 +28,8 @@ static __always_inline struct verdict verdict(int action, __u8 reason)
 	return v;
 }
 
-/* the one place counters are written: called once, at the end of each entry program */
-static __always_inline int account(struct __sk_buff *skb, struct verdict v, __u8 dir)
+/* the one place counters are written: called once, at the end of each entry program; returns the action */
+static __always_inline int account_len(struct verdict v, __u8 dir, __u64 len)
 {
 	struct metrics_key key = { .reason = v.reason, .dir = dir };
 	struct metrics_value *value = bpf_map_lookup_elem(&dp_metrics, &key);
@@ -42,9 +43,14 @@ static __always_inline int account(struct __sk_buff *skb, struct verdict v, __u8
 	if (value) {
 		/* per-CPU value: no other writer */
 		value->packets += 1;
-		value->bytes += skb->len;
+		value->bytes += len;
 	}
 	return v.action;
+}
+
+static __always_inline int account(struct __sk_buff *skb, struct verdict v, __u8 dir)
+{
+	return account_len(v, dir, skb->len);
 }
 
 #endif /* DP_METRICS_H */

@@ -13,7 +13,7 @@ declare -A BIN_PKG=(
   [clang]=clang [llc]=llvm [bpftool]=bpftool [ip]=iproute2 [tc]=iproute2
   [iptables]=iptables [iptables-legacy]=iptables [nft]=nftables [ipset]=ipset
   [conntrack]=conntrack [netperf]=netperf [netserver]=netperf [nsenter]=util-linux
-  [sysctl]=procps [make]=make
+  [sysctl]=procps [make]=make [ethtool]=ethtool
   [chromium]=chromium
 )
 HDR_PKG=libbpf-dev # provides /usr/include/bpf/bpf_helpers.h and libbpf.so.1

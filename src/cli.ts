@@ -50,6 +50,7 @@ export function buildProgram(): Command {
     .option('--shape <name>', 'cluster shape from clusters/', 'lab-2node')
     .option('--backends <n>', 'endpoints per filler service', positiveInt, 3)
     .option('--iptables-backend <nft|legacy>', 'iptables flavour', 'nft')
+    .option('--xdp-mode <auto|native|generic>', 'xdp datapath: where the XDP program runs', 'auto')
     .action(async (opts) => (await import('./commands/lab.ts')).labUp(opts));
   lab
     .command('down')

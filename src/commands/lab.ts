@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // `dpbench lab up|down|status`: a lab cluster left running to explore by hand.
-import { buildClusterState, ECHO_PORT, ECHO_VIP_INDEX, EMPTY_VIP_INDEX, serviceVIP, TARGET_VIP_INDEX, NETPERF_DATA_PORT } from '../cluster/objects.ts';
+import {
+  buildClusterState, ECHO_PORT, ECHO_VIP_INDEX, EMPTY_VIP_INDEX, serviceVIP, TARGET_VIP_INDEX, NETPERF_DATA_PORT, NODEPORT_CONTROL, NODEPORT_DATA, targetServer,
+} from '../cluster/objects.ts';
+import { XDP_MODE_REQUESTS, type XdpModeRequest } from '../datapath/bpf/attach.ts';
 import { cleanLeftovers } from '../cluster/lab/clean.ts';
 import { allPods, type LabPlan } from '../cluster/lab/plan.ts';
 import { readRecords, isAlive } from '../cluster/lab/registry.ts';
@@ -17,11 +20,13 @@ export interface LabUpFlags {
   shape: string;
   backends: number;
   iptablesBackend: string;
+  xdpMode: string;
 }
 
 export async function labUp(flags: LabUpFlags): Promise<void> {
   const [datapath] = checkDatapaths([flags.datapath], '--datapath');
   if (!['nft', 'legacy'].includes(flags.iptablesBackend)) throw new ConfigError(`--iptables-backend: expected nft or legacy, got "${flags.iptablesBackend}"`);
+  if (!(XDP_MODE_REQUESTS as readonly string[]).includes(flags.xdpMode)) throw new ConfigError(`--xdp-mode: expected one of ${XDP_MODE_REQUESTS.join(', ')}, got "${flags.xdpMode}"`);
   const shape = loadClusterShape(flags.shape, '--shape');
   await requirePrereqs();
   const prefix = newPrefix();
@@ -30,13 +35,17 @@ export async function labUp(flags: LabUpFlags): Promise<void> {
     datapaths: [datapath!],
     shape,
     iptablesBackend: flags.iptablesBackend as 'nft' | 'legacy',
+    xdpMode: flags.xdpMode as XdpModeRequest,
     echoServers: true,
     persistent: true,
     log: (l) => process.stderr.write(`${l}\n`),
   });
   try {
-    const reports = await labs.syncAll((plan) => buildClusterState(plan, { services: flags.services, backendsPerService: flags.backends, extras: true }));
-    for (const r of reports) process.stdout.write(`${r.node}: ${r.datapath} programmed ${r.rules} rules for ${r.servicePorts} service ports in ${r.durationMs.toFixed(1)} ms\n`);
+    const reports = await labs.syncAll((plan) => buildClusterState(plan, { services: Math.max(2, flags.services), backendsPerService: flags.backends, extras: true, external: true }));
+    for (const r of reports) {
+      const xdp = r.detail.xdpMode ? `; XDP ${r.detail.xdpMode}${r.detail.xdpFallback ? ` (native refused: ${r.detail.xdpFallback})` : ''}` : '';
+      process.stdout.write(`${r.node}: ${r.datapath} programmed ${r.rules} rules for ${r.servicePorts} service ports in ${r.durationMs.toFixed(1)} ms${xdp}\n`);
+    }
     await labs.detach();
   } catch (e) {
     await labs[Symbol.asyncDispose]();
@@ -56,12 +65,14 @@ export function describePlan(plan: LabPlan): string {
     `    dpbench/netperf       ${serviceVIP(plan, TARGET_VIP_INDEX)}:12865,${NETPERF_DATA_PORT}`,
     `    dpbench/echo          ${serviceVIP(plan, ECHO_VIP_INDEX)}:80 -> every server pod:${ECHO_PORT}`,
     `    dpbench/no-endpoints  ${serviceVIP(plan, EMPTY_VIP_INDEX)}:80 (refused)`,
+    `    dpbench/netperf-external  NodePort ${NODEPORT_CONTROL},${NODEPORT_DATA} on every node -> ${targetServer(plan).name}`,
     `  external client: netns ${plan.externalNetns} (${plan.externalIP})`,
     '',
     'Try:',
     `  nsenter --net=/run/netns/${client.netns} bash        # a shell in the client pod`,
     `  ip netns exec ${client.netns} netperf -H ${serviceVIP(plan, TARGET_VIP_INDEX)} -t TCP_CRR -l 2 -- -P ,${NETPERF_DATA_PORT}`,
     `  ip netns exec ${client.netns} bash -c 'for i in 1 2 3 4 5 6; do head -1 < /dev/tcp/${serviceVIP(plan, ECHO_VIP_INDEX)}/80; done'`,
+    `  ip netns exec ${plan.externalNetns} netperf -H ${plan.nodes[0]!.ip} -p ${NODEPORT_CONTROL} -t TCP_CRR -l 2 -- -P ,${NODEPORT_DATA}   # external → NodePort`,
     `  ip netns exec ${plan.nodes[0]!.netns} iptables-save -t nat | less   # the node's kube-proxy rules`,
   );
   return lines.join('\n');

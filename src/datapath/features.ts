@@ -23,7 +23,8 @@ export const DATAPATH_SERVICE_FEATURES: Record<Datapath, readonly ServiceFeature
   nftables: SERVICE_FEATURES,
   // bpf/lb_tc.bpf.c: every behaviour, checked by test/lab/ebpf-service.test.ts
   ebpf: SERVICE_FEATURES,
-  xdp: [],
+  // the ebpf datapath plus XDP in front of tc_from_netdev (bpf/xdp.h): the same maps and flows, checked the same way
+  xdp: SERVICE_FEATURES,
 };
 
 /**
@@ -37,5 +38,6 @@ export const DATAPATH_NETPOL_FEATURES: Record<Datapath, readonly NetpolFeature[]
   nftables: null,
   // bpf/policy.h: identities, ipcache and per-endpoint allow entries (src/datapath/ebpf/policy.ts); SCTP is not parsed
   ebpf: ['egress', 'ipblock', 'named-ports', 'end-port'],
-  xdp: null,
+  // the ebpf policy; XDP judges a local backend's ingress itself, as it skips tc_to_pod
+  xdp: ['egress', 'ipblock', 'named-ports', 'end-port'],
 };

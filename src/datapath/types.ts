@@ -2,6 +2,7 @@
 // What every datapath agent implements and reports, whatever it programs (iptables, nftables, BPF maps).
 import type { ClusterState, NodeContext } from '../cluster/state.ts';
 import type { Datapath } from '../runner/scenario/schema.ts';
+import type { XdpModeRequest } from './bpf/attach.ts';
 
 /**
  * The longest one sync may take before it counts as hung. Generous on purpose: Debian's iptables-nft 1.8.9
@@ -12,7 +13,11 @@ export const SYNC_TIMEOUT_MS = 20 * 60_000;
 export interface AgentInit {
   datapath: Datapath;
   node: NodeContext;
-  options: { iptablesBackend: 'nft' | 'legacy' };
+  options: {
+    iptablesBackend: 'nft' | 'legacy';
+    /** xdp datapath: the XDP mode to attach in (`auto`: native, generic where the driver refuses) */
+    xdpMode?: XdpModeRequest;
+  };
 }
 
 /** one sync of the node to a cluster state: kube-proxy's sync_proxy_rules_duration_seconds and friends */
@@ -47,4 +52,5 @@ export const DATAPATH_AGENTS: Record<string, () => Promise<DatapathAgent>> = {
   iptables: async () => new (await import('./iptables/agent.ts')).IptablesAgent(),
   nftables: async () => new (await import('./nftables/agent.ts')).NftablesAgent(),
   ebpf: async () => new (await import('./ebpf/agent.ts')).EbpfAgent(),
+  xdp: async () => new (await import('./ebpf/agent.ts')).EbpfAgent({ xdp: true }),
 };

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // One lab cluster per datapath, side by side (Fidelity in ARCHITECTURE.md): each with its agents and servers.
 // AsyncDisposable: whatever happens, disposal stops every process by pid and deletes every namespace.
+import type { XdpModeRequest } from '../datapath/bpf/attach.ts';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabCluster } from '../cluster/lab/lab.ts';
@@ -27,6 +28,8 @@ export interface LabSetOptions {
   datapaths: Datapath[];
   shape: ClusterShape;
   iptablesBackend: 'nft' | 'legacy';
+  /** the xdp datapath's XDP mode (default auto: native, else generic) */
+  xdpMode?: XdpModeRequest;
   /** start a prober server in every pod, the client too (lab up, tests, conformance) */
   echoServers?: boolean;
   /** keep namespaces and servers after this process exits (`dpbench lab up`) */
@@ -80,7 +83,7 @@ export class LabSet implements AsyncDisposable {
             podCIDR: plan.nodes[i]!.podCIDR,
             serviceCIDR: plan.serviceCIDR,
           },
-          options: { iptablesBackend: opts.iptablesBackend },
+          options: { iptablesBackend: opts.iptablesBackend, xdpMode: opts.xdpMode ?? 'auto' },
         }),
       ),
     );

@@ -23,6 +23,7 @@ const BINARIES: [bin: string, versionArgs: string[], required: boolean][] = [
   ['ip', ['-V'], true],
   ['nsenter', ['--version'], true],
   ['sysctl', ['--version'], true],
+  ['ethtool', ['--version'], true],
   ['iptables-nft', ['--version'], true],
   ['iptables-nft-restore', ['--version'], true],
   ['iptables-legacy', ['--version'], false],

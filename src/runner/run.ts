@@ -91,6 +91,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       datapaths: scenario.datapaths,
       shape: scenario.cluster,
       iptablesBackend: scenario.datapathOptions.iptables.backend,
+      xdpMode: scenario.datapathOptions.xdp.mode,
       // the propagation watcher probes the target pod's prober server
       echoServers: scenario.workloads.some((w) => w.test === 'NETPOL_PROPAGATION'),
       log: (l) => progress.log(l),

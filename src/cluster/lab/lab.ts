@@ -8,7 +8,7 @@
 //
 // Pods have a /32 and a default route via the node's gateway address (CNI ptp style); nodes route the other
 // nodes' pod CIDRs via their eth0 addresses (kindnet style). Nothing touches the machine's own namespace.
-import { addNetns, addVethPair, deleteNetns, ip, netnsPids, sysctl } from './netns.ts';
+import { addNetns, addVethPair, deleteNetns, ip, netnsPids, setFeatures, sysctl } from './netns.ts';
 import { planNetns, type LabPlan, type NodePlan, type PodPlan } from './plan.ts';
 import { ManagedProcess, run, type RunOptions, type RunResult } from '../../util/exec.ts';
 import { PrereqError } from '../../errors.ts';
@@ -29,6 +29,19 @@ export const POD_SYSCTLS = {
   'net.ipv4.tcp_tw_reuse': 1,
   'net.ipv4.tcp_max_tw_buckets': 8192,
 };
+
+/**
+ * Link features that make the veths behave like NICs on a wire, the same for every datapath:
+ *  - every device that sends onto the fabric (node and external eth0, the bridge's ports) emits complete checksums,
+ *    computed in software (no TX checksum offload, so no TSO either; GSO segments get theirs too): packets entering a
+ *    node come off a wire. A CHECKSUM_PARTIAL packet would reach XDP with only its pseudo-header sum, and lose its
+ *    offload state when XDP forwards it as a raw frame;
+ *  - devices that XDP sends frames into run NAPI, as a NIC's receive path does: the bridge's ports (a node's XDP
+ *    sending back out of eth0 arrives there) and pods' eth0 (XDP_REDIRECT into an lxc arrives there). A veth
+ *    without NAPI drops XDP frames.
+ */
+export const WIRE_SENDER_FEATURES = { tx: 'off' } as const;
+export const NAPI_RECEIVER_FEATURES = { gro: 'on' } as const;
 
 export class LabCluster implements AsyncDisposable {
   private created: string[] = [];
@@ -69,6 +82,8 @@ export class LabCluster implements AsyncDisposable {
   private async attachToFabric(netns: string, port: string, address: string): Promise<void> {
     const { plan } = this;
     await addVethPair(netns, 'eth0', plan.fabricNetns, port);
+    await setFeatures(netns, 'eth0', WIRE_SENDER_FEATURES);
+    await setFeatures(plan.fabricNetns, port, { ...NAPI_RECEIVER_FEATURES, ...WIRE_SENDER_FEATURES });
     await ip(plan.fabricNetns, 'link', 'set', port, 'master', 'br0', 'up');
     await ip(netns, 'addr', 'add', `${address}/${plan.nodeSubnetBits}`, 'dev', 'eth0');
     await ip(netns, 'link', 'set', 'eth0', 'up');
@@ -91,6 +106,7 @@ export class LabCluster implements AsyncDisposable {
     await this.addNetns(pod.netns);
     await sysctl(pod.netns, POD_SYSCTLS);
     await addVethPair(pod.netns, 'eth0', node.netns, pod.hostVeth);
+    await setFeatures(pod.netns, 'eth0', NAPI_RECEIVER_FEATURES);
     // host side: the gateway address (shared by every lxc, as CNI ptp does) and a /32 route to the pod
     await ip(node.netns, 'addr', 'add', `${node.gateway}/32`, 'dev', pod.hostVeth);
     await ip(node.netns, 'link', 'set', pod.hostVeth, 'up');

@@ -27,6 +27,11 @@ export async function addVethPair(netns: string, name: string, peerNetns: string
   await ip(netns, 'link', 'add', name, 'type', 'veth', 'peer', 'name', peer, 'netns', peerNetns);
 }
 
+/** ethtool -K inside a namespace: offload features of one device, as `name on|off` pairs */
+export async function setFeatures(netns: string, dev: string, features: Record<string, 'on' | 'off'>): Promise<void> {
+  await run(['ethtool', '-K', dev, ...Object.entries(features).flat()], { netns, timeoutMs: 10_000 });
+}
+
 /** sysctl -w inside a namespace; /proc/sys/net is per network namespace */
 export async function sysctl(netns: string, values: Record<string, string | number>): Promise<void> {
   const args = Object.entries(values).map(([k, v]) => `${k}=${v}`);

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // Programs on network devices: a tcx link (kernel >= 6.6, pinned so it can outlive the agent) or, where tcx is
-// missing, a clsact qdisc with a cls_bpf filter; and taking either off again, also when the device is gone.
-import { bind, check, EINVAL, EOPNOTSUPP, ENOTSUPP, pinFd, takeLog, unpin } from './libbpf.ts';
+// missing, a clsact qdisc with a cls_bpf filter; an XDP link, native (the driver runs it) or generic (the stack
+// runs it on the skb); and taking any of them off again, also when the device is gone.
+import { bind, check, EINVAL, EOPNOTSUPP, ENOTSUPP, LibbpfError, pinFd, takeLog, unpin } from './libbpf.ts';
 
 const TCX_INGRESS = 46;
 const TCX_EGRESS = 47;
+const BPF_XDP = 37;
+const XDP_FLAGS_SKB_MODE = 1 << 1;
+const XDP_FLAGS_DRV_MODE = 1 << 2;
 const BPF_TC_INGRESS = 1;
 const BPF_TC_EGRESS = 2;
 
@@ -91,4 +95,67 @@ export function detachTc(att: TcAttachment): void {
   if (att.createdQdisc) a.tcHookDestroy(tcHook(att.ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS));
   att.handle = undefined;
   takeLog();
+}
+
+/** where an XDP program runs: in the driver before an skb exists (native), or on the skb in the stack (generic) */
+export type XdpMode = 'native' | 'generic';
+/** what to ask for: `auto` tries native, then generic */
+export type XdpModeRequest = XdpMode | 'auto';
+export const XDP_MODE_REQUESTS = ['auto', 'native', 'generic'] as const;
+
+export interface XdpAttachment {
+  kind: 'xdp';
+  ifindex: number;
+  /** the mode the kernel accepted: recorded in every sync report, so results say what really ran */
+  mode: XdpMode;
+  linkFd: number;
+  linkPin?: string;
+  /** why native was not used, when `auto` fell back to generic */
+  fallbackReason?: string;
+}
+
+/** bpf_link_create_opts as far as XDP needs it: sz, flags */
+function xdpLinkOpts(flags: number): Buffer {
+  const opts = Buffer.alloc(16);
+  opts.writeBigUInt64LE(16n, 0);
+  opts.writeUInt32LE(flags, 8);
+  return opts;
+}
+
+/** an XDP link (bpf_link_create, BPF_XDP) in the mode asked for; `auto` falls back to generic where native is refused */
+export function attachXdp(progFd: number, ifindex: number, request: XdpModeRequest, linkPin?: string): XdpAttachment {
+  const a = bind();
+  const tryMode = (mode: XdpMode): number =>
+    a.linkCreate(progFd, ifindex, BPF_XDP, xdpLinkOpts(mode === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE));
+  let mode: XdpMode = request === 'generic' ? 'generic' : 'native';
+  let fd = tryMode(mode);
+  let fallbackReason: string | undefined;
+  if (fd < 0 && request === 'auto' && fd !== -16 /* EBUSY: something else holds the hook */) {
+    fallbackReason = new LibbpfError('native XDP', -fd, takeLog()).message;
+    mode = 'generic';
+    fd = tryMode(mode);
+  }
+  check(`attaching XDP (${mode}) on ifindex ${ifindex}`, fd);
+  const att: XdpAttachment = { kind: 'xdp', ifindex, mode, linkFd: fd, ...(fallbackReason ? { fallbackReason } : {}) };
+  if (linkPin) {
+    try {
+      pinFd(fd, linkPin);
+      att.linkPin = linkPin;
+    } catch (e) {
+      detachXdp(att);
+      throw e;
+    }
+  }
+  return att;
+}
+
+/** idempotent; a device that is gone took its XDP hook with it */
+export function detachXdp(att: XdpAttachment): void {
+  if (att.linkPin) unpin(att.linkPin);
+  if (att.linkFd >= 0) {
+    const a = bind();
+    a.linkDetach(att.linkFd);
+    a.closeFd(att.linkFd);
+  }
+  att.linkFd = -1;
 }

@@ -57,7 +57,7 @@ export interface Api {
   objPin: (fd: number, path: string) => number;
   objGet: (path: string) => number;
   testRun: (fd: number, opts: Buffer) => number;
-  linkCreate: (progFd: number, targetFd: number, attachType: number, opts: null) => number;
+  linkCreate: (progFd: number, targetFd: number, attachType: number, opts: Buffer | null) => number;
   linkDetach: (fd: number) => number;
   tcHookCreate: (hook: Buffer) => number;
   tcHookDestroy: (hook: Buffer) => number;

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The loaded service datapath of one node: bpf/build/lb_tc.bpf.o with its maps pinned under
-// /sys/fs/bpf/<pinDir>/ and its programs attached to interfaces (tcx links pinned under <pinDir>/links/).
+// /sys/fs/bpf/<pinDir>/ and its programs attached to interfaces (tcx and XDP links pinned under <pinDir>/links/).
 // AsyncDisposable: disposal detaches every program, removes every pin and closes the object, on any path.
 import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError } from '../../errors.ts';
 import { PROJECT_ROOT } from '../../runner/scenario/load.ts';
 import { MAP_NAMES, METRICS_KEY_SIZE, decodeMetricsKey, sumPerCpuMetrics } from './codec.ts';
-import { attachTc, detachTc, type TcAttachment, type TcDirection } from './attach.ts';
+import { attachTc, attachXdp, detachTc, detachXdp, type TcAttachment, type TcDirection, type XdpAttachment, type XdpModeRequest } from './attach.ts';
 import { BpfObject, ifNameToIndex, LibbpfError, pinFd, type BpfMap, type BpfProgram } from './libbpf.ts';
 
 export const BPFFS = '/sys/fs/bpf';
@@ -21,6 +21,8 @@ export const PROGRAMS = {
   toPod: 'tc_to_pod',
   /** tcx ingress of the node's uplink */
   fromNetdev: 'tc_from_netdev',
+  /** XDP on the node's uplink (xdp mode) */
+  xdpFromNetdev: 'xdp_from_netdev',
 } as const;
 export type ProgramName = (typeof PROGRAMS)[keyof typeof PROGRAMS];
 
@@ -54,8 +56,13 @@ export interface Attachment extends TcAttachment {
   program: ProgramName;
 }
 
+export interface XdpDeviceAttachment extends XdpAttachment {
+  ifname: string;
+}
+
 export class BpfDatapathObject implements AsyncDisposable {
   private readonly attached: Attachment[] = [];
+  private readonly xdpAttached: XdpDeviceAttachment[] = [];
   private disposed = false;
   /** set once the pin directory is ours: a load that fails earlier must not touch a live agent's pins */
   private ownsPins = false;
@@ -113,13 +120,30 @@ export class BpfDatapathObject implements AsyncDisposable {
     return full;
   }
 
+  /** xdp_from_netdev on a device of the current namespace, in the mode asked for (`auto`: native, else generic) */
+  attachXdp(ifname: string, mode: XdpModeRequest, ifindex = ifNameToIndex(ifname)): XdpDeviceAttachment {
+    if (this.xdpAttached.some((a) => a.ifname === ifname)) throw new ConfigError(`${ifname} already has this datapath's XDP program`);
+    const att = attachXdp(this.obj.program(PROGRAMS.xdpFromNetdev).fd, ifindex, mode, join(this.pinPath, 'links', `${ifname}-xdp`));
+    const full: XdpDeviceAttachment = Object.assign(att, { ifname });
+    this.xdpAttached.push(full);
+    return full;
+  }
+
+  /** every program of this datapath on the device: tc hooks and XDP */
   detach(ifname: string): void {
     for (const a of this.attached.filter((x) => x.ifname === ifname)) detachTc(a);
     this.attached.splice(0, this.attached.length, ...this.attached.filter((x) => x.ifname !== ifname));
+    for (const a of this.xdpAttached.filter((x) => x.ifname === ifname)) detachXdp(a);
+    this.xdpAttached.splice(0, this.xdpAttached.length, ...this.xdpAttached.filter((x) => x.ifname !== ifname));
   }
 
+  /** the tc hooks (tcx links or cls_bpf filters) */
   get attachments(): readonly Attachment[] {
     return this.attached;
+  }
+
+  get xdpAttachments(): readonly XdpDeviceAttachment[] {
+    return this.xdpAttached;
   }
 
   /** dp_metrics summed over CPUs: one row per {reason, direction} seen */
@@ -150,6 +174,13 @@ export class BpfDatapathObject implements AsyncDisposable {
         detachTc(a);
       } catch {
         /* the device may be gone with its namespace; its hooks went with it */
+      }
+    }
+    for (const a of this.xdpAttached.splice(0)) {
+      try {
+        detachXdp(a);
+      } catch {
+        /* as above */
       }
     }
     this.obj.close();

@@ -11,6 +11,7 @@ export const REASONS = {
   REASON_HAIRPIN: 132,
   REASON_LB_NEW_NO_AFFINITY: 133,
   REASON_PASS_FRAGMENT: 134,
+  REASON_XDP_PASS_TO_STACK: 135,
   REASON_REJECT_NO_BACKEND: 140,
   REASON_DROP_INVALID: 160,
   REASON_DROP_NO_LOCAL_BACKEND: 161,
@@ -30,6 +31,7 @@ export const METRICS_DIRS = {
   METRICS_DIR_FROM_POD: 0,
   METRICS_DIR_TO_POD: 1,
   METRICS_DIR_FROM_NETDEV: 2,
+  METRICS_DIR_XDP: 3,
 } as const;
 export type MetricsDirName = keyof typeof METRICS_DIRS;
 
@@ -41,7 +43,7 @@ export function reasonLabel(code: number): string {
   return reasonByCode.get(code)?.slice('REASON_'.length).toLowerCase() ?? `reason_${code}`;
 }
 
-/** "from_pod", "to_pod", "from_netdev" */
+/** "from_pod", "to_pod", "from_netdev", "xdp" */
 export function dirLabel(code: number): string {
   return dirByCode.get(code)?.slice('METRICS_DIR_'.length).toLowerCase() ?? `dir_${code}`;
 }

@@ -11,7 +11,7 @@ import {
   BACKEND_ID_SIZE, LB4_BACKEND_SIZE, LB4_KEY_SIZE, LB4_SERVICE_SIZE, MAP_NAMES, decodeLb4Backend, decodeLb4Key,
   decodeLb4Service, encodeBackendId, encodeLb4Backend, encodeLb4Key, encodeLb4Service,
 } from '../bpf/codec.ts';
-import type { TcDirection } from '../bpf/attach.ts';
+import type { TcDirection, XdpModeRequest } from '../bpf/attach.ts';
 import { LibbpfError, listInterfaces, type BpfMap } from '../bpf/libbpf.ts';
 import { BpfDatapathObject, PROGRAMS, type ProgramName } from '../bpf/object.ts';
 import { readRecords } from '../../cluster/lab/registry.ts';
@@ -39,6 +39,8 @@ export interface EbpfAgentOptions {
   pinDir?: string;
   /** default: $DPBENCH_BPF_OBJECT (a custom build, e.g. with larger maps), else bpf/build/lb_tc.bpf.o */
   objectPath?: string;
+  /** xdp mode: xdp_from_netdev on eth0 as well, in front of tc_from_netdev */
+  xdp?: boolean;
 }
 
 /** environment variable naming the BPF object the agent loads instead of bpf/build/lb_tc.bpf.o */
@@ -59,6 +61,8 @@ export class EbpfAgent implements DatapathAgent {
   private idsStale = false;
   /** the first part of the pin directory: the lab run's prefix */
   private runPrefix?: string;
+  private datapathName: AgentInit['datapath'] = 'ebpf';
+  private xdpMode: XdpModeRequest = 'auto';
   private readonly onExit = (): void => {
     // `dpbench lab up` stops its agents and leaves the datapath running, as kube-proxy's rules stay when it stops
     if (this.runPrefix && isPersistentRun(this.runPrefix)) this.dp?.abandon();
@@ -69,6 +73,8 @@ export class EbpfAgent implements DatapathAgent {
 
   async init(init: AgentInit): Promise<void> {
     this.node = init.node;
+    this.datapathName = init.datapath;
+    this.xdpMode = init.options.xdpMode ?? 'auto';
     const pinDir = this.opts.pinDir ?? defaultPinDir(init.datapath, init.node.nodeName);
     this.runPrefix = pinDir.split('/')[0];
     // a load or verifier failure throws from here, before anything is attached
@@ -105,6 +111,7 @@ export class EbpfAgent implements DatapathAgent {
       if (!hooks.length) continue;
       try {
         for (const [direction, program] of hooks) dp.attach(name, direction, program, index);
+        if (name === UPLINK && this.opts.xdp) dp.attachXdp(name, this.xdpMode, index);
         attached++;
       } catch (e) {
         dp.detach(name); // never half a pod: both hooks or neither
@@ -149,8 +156,9 @@ export class EbpfAgent implements DatapathAgent {
     const policy = this.policy.sync(policyEntries, this.identities);
     const done = performance.now();
 
+    const xdp = dp.xdpAttachments.find((a) => a.ifname === UPLINK);
     return {
-      datapath: 'ebpf',
+      datapath: this.datapathName,
       node: this.node.nodeName,
       durationMs: done - started,
       renderMs: rendered - started,
@@ -165,6 +173,7 @@ export class EbpfAgent implements DatapathAgent {
         deleted,
         attached: dp.attachments.length,
         attach: dp.attachments[0]?.kind ?? 'none',
+        ...(this.opts.xdp ? { xdpMode: xdp?.mode ?? 'none', ...(xdp?.fallbackReason ? { xdpFallback: xdp.fallbackReason } : {}) } : {}),
         interfacesAttached: links.attached,
         interfacesDetached: links.detached,
         policyEndpoints: policyEntries.endpoints.size,

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // The scenario and cluster-shape file formats: zod schemas (unknown keys rejected) and the typed values they give.
 import { z } from 'zod';
+import { XDP_MODE_REQUESTS } from '../../datapath/bpf/attach.ts';
 
 export const DATAPATHS = ['none', 'iptables', 'nftables', 'ebpf', 'xdp'] as const;
 /** datapaths this version can program; the others are recognised but rejected with a clear message */
-export const IMPLEMENTED_DATAPATHS: readonly Datapath[] = ['none', 'iptables', 'nftables', 'ebpf'];
+export const IMPLEMENTED_DATAPATHS: readonly Datapath[] = ['none', 'iptables', 'nftables', 'ebpf', 'xdp'];
 export type Datapath = (typeof DATAPATHS)[number];
 
 export const TESTS = ['TCP_RR', 'TCP_CRR', 'TCP_STREAM'] as const;
@@ -133,6 +134,8 @@ export const scenarioSchema = z.strictObject({
   datapathOptions: z
     .strictObject({
       iptables: z.strictObject({ backend: z.enum(['nft', 'legacy']).default('nft') }).prefault({}),
+      /** where the xdp datapath's program runs: `auto` = native (in the veth driver), generic where refused */
+      xdp: z.strictObject({ mode: z.enum(XDP_MODE_REQUESTS).default('auto') }).prefault({}),
     })
     .prefault({}),
   scale: z.strictObject({

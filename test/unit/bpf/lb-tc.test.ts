@@ -79,6 +79,7 @@ const DIR_OF: Record<Prog, number> = {
   fromPod: METRICS_DIRS.METRICS_DIR_FROM_POD,
   toPod: METRICS_DIRS.METRICS_DIR_TO_POD,
   fromNetdev: METRICS_DIRS.METRICS_DIR_FROM_NETDEV,
+  xdpFromNetdev: METRICS_DIRS.METRICS_DIR_XDP,
 };
 
 /** what earlier steps of a flow learned (the backend chosen at random) */
