@@ -10,7 +10,8 @@
  *       local backend:  ingress policy of the pod, FIB → its lxc → XDP_REDIRECT (bypasses tc_to_pod, hence the
  *                       policy check here; the pod's eth0 must run NAPI: GRO on, or an XDP program)
  *   reply of a SNATed flow (remote backend's node answering) ── reverse NAT ── FIB → eth0 → XDP_TX
- *   everything else, answers (RST / ICMP for no endpoints), missing neighbours ── XDP_PASS
+ *   everything else, answers to build (RST / ICMP for no endpoints) ── XDP_PASS, untouched
+ *   a handled packet the FIB cannot place (no neighbour entry yet) ── XDP_PASS, rewritten: the stack forwards it
  *
  * Packets are read and written in place (direct packet access) with RFC 1624 incremental checksums. Packets
  * entering a node come off a wire, so their checksums are complete; the lab gives its fabric-facing veths no TX
@@ -185,8 +186,9 @@ static __always_inline struct verdict xdp_forward(struct xdp_md *ctx, struct xdp
 	struct bpf_fib_lookup fib = {};
 	long ret;
 
+	/* the flow is handled either way (conntrack, NAT): its reason stays, as when tc's fib_redirect falls back */
 	if (p->ttl <= 1)
-		return verdict(XDP_PASS, REASON_XDP_PASS_TO_STACK); /* the stack sends the ICMP time exceeded */
+		return verdict(XDP_PASS, reason); /* the stack sends the ICMP time exceeded */
 	fib.family = AF_INET;
 	fib.tos = p->tos;
 	fib.l4_protocol = p->proto;
@@ -199,7 +201,7 @@ static __always_inline struct verdict xdp_forward(struct xdp_md *ctx, struct xdp
 
 	ret = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 	if (ret != BPF_FIB_LKUP_RET_SUCCESS)
-		return verdict(XDP_PASS, REASON_XDP_PASS_TO_STACK);
+		return verdict(XDP_PASS, reason);
 
 	/* TTL is the high byte of the 16-bit word at offset 8 */
 	csum_replace2(&h->ip->check, bpf_htons((__u16)p->ttl << 8), bpf_htons((__u16)(p->ttl - 1) << 8));

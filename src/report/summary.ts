@@ -68,6 +68,7 @@ export function renderSummary(res: Results): string {
       return [r.datapath, step(r), fmt(r.summary?.median), fmt(r.summary?.max), fmt(rules?.summary?.max)];
     });
   if (syncRows.length) out.push('', textTable(['datapath', 'services', 'sync ms (median node)', 'sync ms (max)', 'rules per node'], syncRows));
+  out.push(...xdpModeLines(res.syncs));
   const invalid = res.samples.filter((s) => !s.valid);
   if (invalid.length) {
     out.push('', `${invalid.length} invalid sample(s), kept out of the statistics:`);
@@ -75,4 +76,18 @@ export function renderSummary(res: Results): string {
     if (invalid.length > 10) out.push(`  … and ${invalid.length - 10} more (see samples.csv)`);
   }
   return out.join('\n');
+}
+
+/** where each datapath's XDP program really ran (native, generic), as its agents reported at every sync */
+export function xdpModeLines(syncs: Results['syncs']): string[] {
+  const modes = new Map<string, Set<string>>();
+  for (const y of syncs) {
+    const mode = y.detail?.xdpMode;
+    if (mode === undefined) continue;
+    const fallback = y.detail.xdpFallback ? ` (native refused: ${String(y.detail.xdpFallback).split('\n')[0]})` : '';
+    const set = modes.get(y.datapath) ?? new Set<string>();
+    set.add(`${y.node}: ${mode}${fallback}`);
+    modes.set(y.datapath, set);
+  }
+  return [...modes].map(([dp, set]) => `XDP attach mode (${dp}): ${[...set].sort().join(', ')}`);
 }

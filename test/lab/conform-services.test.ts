@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The services conformance suite on real lab clusters: iptables, nftables and ebpf pass every check, `none` claims nothing and
+// The services conformance suite on real lab clusters: iptables, nftables, ebpf and xdp pass every check, `none` claims nothing and
 // is reported unsupported (never pass), and a datapath fed a broken state fails the matching check.
 import { describe, expect, it } from 'vitest';
 import { SERVICE_CHECKS } from '../../src/conform/services/checks.ts';
@@ -11,13 +11,14 @@ import { isRoot, rootReason } from '../helpers/host.ts';
 describe.skipIf(!isRoot)(`services conformance (${rootReason})`, () => {
   const shape = loadClusterShape('lab-2node', 'test');
 
-  it('iptables, nftables and ebpf pass every check; none is unsupported everywhere', async () => {
-    const report = await runServiceConformance({ datapaths: ['iptables', 'nftables', 'ebpf', 'none'], shape });
+  it('iptables, nftables, ebpf and xdp pass every check; none is unsupported everywhere', async () => {
+    const report = await runServiceConformance({ datapaths: ['iptables', 'nftables', 'ebpf', 'xdp', 'none'], shape });
     expect(report.checks.map((c) => c.id)).toEqual(SERVICE_CHECKS.map((c) => c.id));
     for (const c of report.checks) {
       expect(c.results.iptables?.status, `${c.id}: ${JSON.stringify(c.results.iptables)}`).toBe('pass');
       expect(c.results.nftables?.status, `${c.id}: ${JSON.stringify(c.results.nftables)}`).toBe('pass');
       expect(c.results.ebpf?.status, `${c.id}: ${JSON.stringify(c.results.ebpf)}`).toBe('pass');
+      expect(c.results.xdp?.status, `${c.id}: ${JSON.stringify(c.results.xdp)}`).toBe('pass');
       expect(c.results.iptables!.evidence.length).toBeGreaterThan(0);
       expect(c.results.none?.status).toBe('unsupported');
     }

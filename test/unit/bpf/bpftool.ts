@@ -46,3 +46,15 @@ export async function freed(kind: 'link' | 'prog', id: number, timeoutMs = 5000)
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** dp_metrics of a pinned map, summed over CPUs: one row per {reason, direction} */
+export async function pinnedMetrics(path: string): Promise<{ reason: number; dir: number; packets: number; bytes: number }[]> {
+  type Row = { formatted: { key: { reason: number; dir: number }; values: { value: { packets: number; bytes: number } }[] } };
+  const rows = await bpftoolJson<Row[]>(['map', 'dump', 'pinned', path]);
+  return rows.map(({ formatted: { key, values } }) => ({
+    reason: key.reason,
+    dir: key.dir,
+    packets: values.reduce((n, v) => n + v.value.packets, 0),
+    bytes: values.reduce((n, v) => n + v.value.bytes, 0),
+  }));
+}
