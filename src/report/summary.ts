@@ -22,6 +22,14 @@ function withCi(r: ResultRecord | undefined): string {
   return `${fmt(s.median)} (${fmt(s.ci95.low)}–${fmt(s.ci95.high)})`;
 }
 
+/** machine-wide CPU per transaction (RR/CRR, µs) or per gigabyte (STREAM, ms): busy and softirq medians */
+function cpuCell(results: ResultRecord[], r: ResultRecord, stream: boolean): string {
+  const [busy, softirq] = (stream ? ['cpu_busy_per_gb', 'cpu_softirq_per_gb'] : ['cpu_busy_per_tx', 'cpu_softirq_per_tx']).map((m) => find(results, r, m)?.summary?.median);
+  if (busy === undefined) return '-';
+  const scale = stream ? 1e-3 : 1;
+  return `${fmt(busy * scale)} / ${softirq === undefined ? '-' : fmt(softirq * scale)}`;
+}
+
 export function renderSummary(res: Results): string {
   const rows: string[][] = [];
   const heads = res.results.filter((r) => (r.metric === 'latency_p50' || r.metric === 'throughput') && r.test !== 'churn');
@@ -37,11 +45,12 @@ export function renderSummary(res: Results): string {
       stream ? '-' : withCi(r),
       stream ? '-' : withCi(find(res.results, r, 'latency_p99')),
       stream ? withCi(r) : withCi(find(res.results, r, 'transaction_rate')),
+      cpuCell(res.results, r, stream),
       `${r.samples.length}/${total}`,
     ]);
   }
   const out = [
-    textTable(['test', 'path', 'services', 'datapath', 'p50 µs (95% CI)', 'p99 µs (95% CI)', 'tx/s | Mbit/s (95% CI)', 'valid'], rows),
+    textTable(['test', 'path', 'services', 'datapath', 'p50 µs (95% CI)', 'p99 µs (95% CI)', 'tx/s | Mbit/s (95% CI)', 'CPU busy / softirq µs/tx | ms/GB', 'valid'], rows),
   ];
   const propagation = res.results
     .filter((r) => r.metric.startsWith('propagation_'))
