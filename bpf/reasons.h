@@ -16,7 +16,7 @@ enum dp_reason {
 	REASON_HAIRPIN               = 132, /* pod reaching itself through its service: SNAT to the loopback, sent back */
 	REASON_LB_NEW_NO_AFFINITY    = 133, /* new flow forwarded, but the affinity map refused its entry */
 	REASON_PASS_FRAGMENT         = 134, /* IPv4 fragment: no ports to load-balance on, untouched */
-	REASON_XDP_PASS_TO_STACK     = 135, /* XDP leaves a packet to the stack and tc untouched: an answer to build (no endpoints), a malformed header */
+	REASON_XDP_PASS_TO_STACK     = 135, /* XDP leaves a packet to the stack and tc untouched: an answer to build (no endpoints), a malformed header, no FIB answer yet (no neighbour, TTL expiring) */
 	/* the packet is answered */
 	REASON_REJECT_NO_BACKEND     = 140, /* service without endpoints: TCP RST or ICMP port unreachable sent back */
 	/* the packet is dropped */

@@ -6,16 +6,16 @@
  * leaves to the stack untouched (XDP_PASS), where tc_from_netdev answers it as before.
  *
  *   new flow or forward packet to a NodePort ── lb4_flow ── DNAT (+ SNAT to this node for a remote backend)
- *       remote backend: FIB → out of eth0 again → XDP_TX
+ *       remote backend: FIB → back out of eth0 (XDP_REDIRECT to the same device, see xdp_forward)
  *       local backend:  ingress policy of the pod, FIB → its lxc → XDP_REDIRECT (bypasses tc_to_pod, hence the
  *                       policy check here; the pod's eth0 must run NAPI: GRO on, or an XDP program)
- *   reply of a SNATed flow (remote backend's node answering) ── reverse NAT ── FIB → eth0 → XDP_TX
+ *   reply of a SNATed flow (remote backend's node answering) ── reverse NAT ── FIB → back out of eth0
  *   everything else, answers to build (RST / ICMP for no endpoints) ── XDP_PASS, untouched
- *   a handled packet the FIB cannot place (no neighbour entry yet) ── XDP_PASS, rewritten: the stack forwards it
+ *   a flow's packet the FIB cannot place yet (no neighbour entry) ── XDP_PASS, untouched: tc continues the flow
  *
  * Packets are read and written in place (direct packet access) with RFC 1624 incremental checksums. Packets
  * entering a node come off a wire, so their checksums are complete; the lab gives its fabric-facing veths no TX
- * checksum offload for that reason (a CHECKSUM_PARTIAL packet would lose its offload state in XDP_TX/REDIRECT).
+ * checksum offload for that reason (a CHECKSUM_PARTIAL packet would lose its offload state when XDP forwards it).
  */
 #ifndef DP_XDP_H
 #define DP_XDP_H
@@ -176,33 +176,49 @@ static __always_inline void xdp_nat4_rewrite(struct xdp_hdrs *h, struct pkt4 *p,
 	}
 }
 
+/* the packet's tuple as a conntrack entry's rewrite leaves it (nat4_rewrite() on the struct alone) */
+static __always_inline void pkt4_nat(struct pkt4 *p, const struct ct4_entry *e)
+{
+	if (e->new_saddr)
+		p->saddr = e->new_saddr;
+	if (e->new_daddr)
+		p->daddr = e->new_daddr;
+	if (e->new_sport)
+		p->sport = e->new_sport;
+	if (e->new_dport)
+		p->dport = e->new_dport;
+}
+
 /*
- * Forward the rewritten frame ourselves: out of eth0 again (XDP_TX) or into a local pod's lxc (XDP_REDIRECT),
- * aging it like a router. Without a FIB answer (no neighbour entry yet, say) the stack gets the rewritten
- * packet and forwards it, as tc's fib_redirect falls back to it.
+ * Rewrite the frame by `e` and send it on ourselves: into a local pod's lxc, or back out of eth0, aging it like a
+ * router. The FIB is asked first, with the translated tuple (`next`): without an answer (no neighbour entry yet,
+ * TTL expiring) the frame goes to the stack untouched, where tc_from_netdev continues the flow from conntrack and
+ * bpf_redirect_neigh() resolves the neighbour. A frame rewritten to the node's own source address would be a
+ * martian to the stack.
  */
-static __always_inline struct verdict xdp_forward(struct xdp_md *ctx, struct xdp_hdrs *h, struct pkt4 *p, __u8 reason)
+static __always_inline struct verdict xdp_forward(struct xdp_md *ctx, struct xdp_hdrs *h, struct pkt4 *p,
+						  const struct pkt4 *next, const struct ct4_entry *e, __u8 reason)
 {
 	struct bpf_fib_lookup fib = {};
 	long ret;
 
-	/* the flow is handled either way (conntrack, NAT): its reason stays, as when tc's fib_redirect falls back */
-	if (p->ttl <= 1)
-		return verdict(XDP_PASS, reason); /* the stack sends the ICMP time exceeded */
+	if (next->ttl <= 1)
+		return verdict(XDP_PASS, REASON_XDP_PASS_TO_STACK); /* the stack sends the ICMP time exceeded */
 	fib.family = AF_INET;
-	fib.tos = p->tos;
-	fib.l4_protocol = p->proto;
-	fib.sport = p->sport;
-	fib.dport = p->dport;
-	fib.tot_len = p->tot_len;
-	fib.ipv4_src = p->saddr;
-	fib.ipv4_dst = p->daddr;
+	fib.tos = next->tos;
+	fib.l4_protocol = next->proto;
+	fib.sport = next->sport;
+	fib.dport = next->dport;
+	fib.tot_len = next->tot_len;
+	fib.ipv4_src = next->saddr;
+	fib.ipv4_dst = next->daddr;
 	fib.ifindex = ctx->ingress_ifindex;
 
 	ret = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 	if (ret != BPF_FIB_LKUP_RET_SUCCESS)
-		return verdict(XDP_PASS, reason);
+		return verdict(XDP_PASS, REASON_XDP_PASS_TO_STACK);
 
+	xdp_nat4_rewrite(h, p, e);
 	/* TTL is the high byte of the 16-bit word at offset 8 */
 	csum_replace2(&h->ip->check, bpf_htons((__u16)p->ttl << 8), bpf_htons((__u16)(p->ttl - 1) << 8));
 	h->ip->ttl = --p->ttl;
@@ -223,7 +239,7 @@ static __always_inline struct verdict handle_xdp_from_netdev(struct xdp_md *ctx)
 	struct ct4_entry *rev;
 	struct xdp_hdrs h = {};
 	struct lb4_key key;
-	struct pkt4 p;
+	struct pkt4 p, next;
 	__u32 now;
 	int ret;
 
@@ -242,8 +258,9 @@ static __always_inline struct verdict handle_xdp_from_netdev(struct xdp_md *ctx)
 
 		ct4_refresh(rev, &p, now);
 		r = *rev;
-		xdp_nat4_rewrite(&h, &p, &r);
-		return xdp_forward(ctx, &h, &p, REASON_REV_NAT);
+		next = p;
+		pkt4_nat(&next, &r);
+		return xdp_forward(ctx, &h, &p, &next, &r, REASON_REV_NAT);
 	}
 
 	svc = lb4_lookup_service(&p, LB_SCOPE_EXT, &key);
@@ -255,14 +272,15 @@ static __always_inline struct verdict handle_xdp_from_netdev(struct xdp_md *ctx)
 		return verdict(XDP_PASS, REASON_XDP_PASS_TO_STACK); /* tc_from_netdev builds the answer */
 	if (ret)
 		return verdict(XDP_DROP, ret);
-	xdp_nat4_rewrite(&h, &p, &flow.fwd);
+	next = p;
+	pkt4_nat(&next, &flow.fwd);
 	if (!(flow.fwd.flags & CT_F_SNAT)) {
-		/* a local backend: XDP_REDIRECT skips tc_to_pod, so its ingress policy is judged here */
-		ret = policy_check(&p, p.daddr, p.saddr, POLICY_DIR_INGRESS, now);
+		/* a local backend: XDP_REDIRECT skips tc_to_pod, so its ingress policy is judged here, after DNAT */
+		ret = policy_check(&next, next.daddr, next.saddr, POLICY_DIR_INGRESS, now);
 		if (ret)
 			return verdict(XDP_DROP, ret);
 	}
-	return xdp_forward(ctx, &h, &p, new_flow_reason(&flow));
+	return xdp_forward(ctx, &h, &p, &next, &flow.fwd, new_flow_reason(&flow));
 }
 
 /* account() for XDP: the frame's length stands for skb->len */
