@@ -3,7 +3,7 @@
 import {
   buildClusterState, ECHO_PORT, ECHO_VIP_INDEX, EMPTY_VIP_INDEX, serviceVIP, TARGET_VIP_INDEX, NETPERF_DATA_PORT, NODEPORT_CONTROL, NODEPORT_DATA, targetServer,
 } from '../cluster/objects.ts';
-import { XDP_MODE_REQUESTS, type XdpModeRequest } from '../datapath/bpf/attach.ts';
+import { XDP_MODE_REQUESTS, type XdpModeRequest } from '../runner/scenario/schema.ts';
 import { cleanLeftovers } from '../cluster/lab/clean.ts';
 import { allPods, type LabPlan } from '../cluster/lab/plan.ts';
 import { readRecords, isAlive } from '../cluster/lab/registry.ts';

@@ -3,6 +3,7 @@
 // missing, a clsact qdisc with a cls_bpf filter; an XDP link, native (the driver runs it) or generic (the stack
 // runs it on the skb); and taking any of them off again, also when the device is gone.
 import { bind, check, EINVAL, EOPNOTSUPP, ENOTSUPP, LibbpfError, pinFd, takeLog, unpin } from './libbpf.ts';
+import type { XdpModeRequest } from '../../runner/scenario/schema.ts';
 
 const TCX_INGRESS = 46;
 const TCX_EGRESS = 47;
@@ -99,9 +100,7 @@ export function detachTc(att: TcAttachment): void {
 
 /** where an XDP program runs: in the driver before an skb exists (native), or on the skb in the stack (generic) */
 export type XdpMode = 'native' | 'generic';
-/** what to ask for: `auto` tries native, then generic */
-export type XdpModeRequest = XdpMode | 'auto';
-export const XDP_MODE_REQUESTS = ['auto', 'native', 'generic'] as const;
+export type { XdpModeRequest };
 
 export interface XdpAttachment {
   kind: 'xdp';

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // The scenario and cluster-shape file formats: zod schemas (unknown keys rejected) and the typed values they give.
 import { z } from 'zod';
-import { XDP_MODE_REQUESTS } from '../../datapath/bpf/attach.ts';
 
 export const DATAPATHS = ['none', 'iptables', 'nftables', 'ebpf', 'xdp'] as const;
+/** where the xdp datapath's program is attached: `auto` tries native (in the driver), then generic (on the skb) */
+export const XDP_MODE_REQUESTS = ['auto', 'native', 'generic'] as const;
+export type XdpModeRequest = (typeof XDP_MODE_REQUESTS)[number];
 /** datapaths this version can program; the others are recognised but rejected with a clear message */
 export const IMPLEMENTED_DATAPATHS: readonly Datapath[] = ['none', 'iptables', 'nftables', 'ebpf', 'xdp'];
 export type Datapath = (typeof DATAPATHS)[number];
