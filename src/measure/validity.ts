@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Kernel counters read around a sample (in the client's namespace) to tell a datapath's real cost from
-// harness artefacts: a SYN retransmission adds ~1 s to a CRR transaction, a conntrack drop loses one.
+// Kernel counters read around a sample (in the client's and the server's namespaces) to tell a datapath's real
+// cost from harness artefacts and broken forwarding: a SYN retransmission adds ~1 s to a CRR transaction, a
+// conntrack drop loses one, a segment with a bad checksum is thrown away by the receiver.
 // Pure parsers and a pure comparison; reading the files is the caller's job.
 
 /**
@@ -65,6 +66,8 @@ export interface CounterSnapshot {
   synRetrans: number;
   /** TcpExt.ListenDrops (server side) */
   listenDrops?: number;
+  /** Tcp.InCsumErrors, client and server together: segments a datapath's rewrite left with a bad checksum */
+  csumErrors?: number;
   ctDrop: number;
   ctInsertFailed: number;
   ctEarlyDrop: number;
@@ -91,6 +94,10 @@ export function validityReasons(before: CounterSnapshot, after: CounterSnapshot)
   if (before.listenDrops !== undefined && after.listenDrops !== undefined) {
     const drops = delta('TcpExt.ListenDrops', before.listenDrops, after.listenDrops);
     if (drops > 0) reasons.push(`listen queue drops: ${drops} (TcpExt.ListenDrops; accept backlog full?)`);
+  }
+  if (before.csumErrors !== undefined && after.csumErrors !== undefined) {
+    const bad = delta('Tcp.InCsumErrors', before.csumErrors, after.csumErrors);
+    if (bad > 0) reasons.push(`${plural(bad, 'TCP segment', 'TCP segments')} with a bad checksum dropped by the receiver (Tcp.InCsumErrors)`);
   }
   const ctDrop = delta('conntrack drop', before.ctDrop, after.ctDrop);
   if (ctDrop > 0) reasons.push(`conntrack drops: ${ctDrop} (table full?)`);

@@ -61,8 +61,14 @@ export function cpuPlacement(): { local: number; remote: number } {
   return cpus().length > 1 ? { local: 0, remote: 1 } : { local: 0, remote: 0 };
 }
 
+/** /proc/net/netstat and /proc/net/snmp of one namespace, as `TcpExt.X` / `Tcp.X` counters */
+async function tcpCounters(netns: string): Promise<Record<string, number>> {
+  const [netstat, snmp] = await Promise.all(['/proc/net/netstat', '/proc/net/snmp'].map((f) => run(['cat', f], { netns })));
+  return { ...parseNetstat(netstat!.stdout), ...parseNetstat(snmp!.stdout) };
+}
+
 async function snapshot(plan: LabPlan, client: PodPlan, server: PodPlan): Promise<CounterSnapshot> {
-  const netstat = parseNetstat((await run(['cat', '/proc/net/netstat'], { netns: client.netns })).stdout);
+  const [netstat, serverNetstat] = await Promise.all([tcpCounters(client.netns), tcpCounters(server.netns)]);
   const nodes = new Set([client.node, server.node]);
   let ct = { drop: 0, insertFailed: 0, earlyDrop: 0 };
   for (const n of plan.nodes.filter((x) => nodes.has(x.name))) {
@@ -73,7 +79,8 @@ async function snapshot(plan: LabPlan, client: PodPlan, server: PodPlan): Promis
   }
   return {
     synRetrans: netstat['TcpExt.TCPSynRetrans'] ?? 0,
-    listenDrops: netstat['TcpExt.ListenDrops'] ?? 0,
+    listenDrops: serverNetstat['TcpExt.ListenDrops'] ?? 0,
+    csumErrors: (netstat['Tcp.InCsumErrors'] ?? 0) + (serverNetstat['Tcp.InCsumErrors'] ?? 0),
     ctDrop: ct.drop,
     ctInsertFailed: ct.insertFailed,
     ctEarlyDrop: ct.earlyDrop,

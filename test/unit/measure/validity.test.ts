@@ -132,6 +132,20 @@ describe('validityReasons', () => {
     ]);
   });
 
+  it('flags segments the receiver dropped for a bad checksum (a datapath that corrupts what it rewrites)', () => {
+    const before: CounterSnapshot = { synRetrans: 0, listenDrops: 0, csumErrors: 7, ctDrop: 0, ctInsertFailed: 0, ctEarlyDrop: 0 };
+    expect(validityReasons(before, { ...before, csumErrors: 457 })).toEqual([
+      '450 TCP segments with a bad checksum dropped by the receiver (Tcp.InCsumErrors)',
+    ]);
+    expect(validityReasons(before, { ...before, csumErrors: 8 })).toEqual(['1 TCP segment with a bad checksum dropped by the receiver (Tcp.InCsumErrors)']);
+    expect(validityReasons(before, before)).toEqual([]);
+  });
+
+  it('reads Tcp.InCsumErrors from /proc/net/snmp with the same parser', () => {
+    const snmp = 'Tcp: RtoAlgorithm RtoMin InSegs InErrs InCsumErrors\nTcp: 1 200 518 450 450\n';
+    expect(parseNetstat(snmp)['Tcp.InCsumErrors']).toBe(450);
+  });
+
   it('ignores listenDrops unless both snapshots have it', () => {
     const before: CounterSnapshot = { synRetrans: 0, ctDrop: 0, ctInsertFailed: 0, ctEarlyDrop: 0 };
     expect(validityReasons(before, { ...before, listenDrops: 9 })).toEqual([]);
