@@ -68,6 +68,21 @@ static __always_inline void ct4_refresh(struct ct4_entry *e, const struct pkt4 *
 	}
 }
 
+/*
+ * The reply entry of a flow whose replies this hook owns (its flags carry one of `owned`), refreshed and copied
+ * out: the copy stays valid whatever another CPU does to the map entry meanwhile.
+ */
+static __always_inline bool ct4_reply_of(const struct pkt4 *p, __u16 owned, __u32 now, struct ct4_entry *out)
+{
+	struct ct4_entry *rev = ct4_lookup(p, CT_REPLY, now);
+
+	if (!rev || !(rev->flags & owned))
+		return false;
+	ct4_refresh(rev, p, now);
+	*out = *rev;
+	return true;
+}
+
 /* both entries of a new flow, reply first so no forwarded packet's answer can miss it; -1 when the map refused */
 static __always_inline int ct4_create(const struct ct4_key *fwd_key, const struct ct4_entry *fwd,
 				      const struct ct4_key *rev_key, const struct ct4_entry *rev)

@@ -74,7 +74,7 @@ static __always_inline struct verdict handle_from_pod(struct __sk_buff *skb)
 {
 	struct lb4_flow flow = {};
 	struct lb4_service *svc;
-	struct ct4_entry *rev;
+	struct ct4_entry r;
 	struct lb4_key key;
 	struct pkt4 p;
 	__u32 now;
@@ -86,12 +86,7 @@ static __always_inline struct verdict handle_from_pod(struct __sk_buff *skb)
 	now = now_seconds();
 
 	/* replies this hook owns: hairpin flows (sent to the loopback) and external clients' flows served by this pod */
-	rev = ct4_lookup(&p, CT_REPLY, now);
-	if (rev && (rev->flags & (CT_F_HAIRPIN | CT_F_EXTERNAL))) {
-		struct ct4_entry r;
-
-		ct4_refresh(rev, &p, now);
-		r = *rev;
+	if (ct4_reply_of(&p, CT_F_HAIRPIN | CT_F_EXTERNAL, now, &r)) {
 		if (apply(skb, &p, &r) < 0)
 			return verdict(TC_ACT_SHOT, REASON_DROP_WRITE);
 		if (r.flags & CT_F_EXTERNAL)
@@ -161,7 +156,7 @@ static __always_inline struct verdict handle_from_netdev(struct __sk_buff *skb)
 {
 	struct lb4_flow flow = {};
 	struct lb4_service *svc;
-	struct ct4_entry *rev;
+	struct ct4_entry r;
 	struct lb4_key key;
 	struct pkt4 p;
 	__u32 now;
@@ -173,12 +168,7 @@ static __always_inline struct verdict handle_from_netdev(struct __sk_buff *skb)
 	now = now_seconds();
 
 	/* replies of SNATed external flows come back to the node IP; other replies are tc_to_pod's */
-	rev = ct4_lookup(&p, CT_REPLY, now);
-	if (rev && (rev->flags & CT_F_EXTERNAL)) {
-		struct ct4_entry r;
-
-		ct4_refresh(rev, &p, now);
-		r = *rev;
+	if (ct4_reply_of(&p, CT_F_EXTERNAL, now, &r)) {
 		if (apply(skb, &p, &r) < 0)
 			return verdict(TC_ACT_SHOT, REASON_DROP_WRITE);
 		return fib_verdict(skb, &p, REASON_REV_NAT);

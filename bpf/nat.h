@@ -98,15 +98,7 @@ static __always_inline int fib_redirect(struct __sk_buff *skb, struct pkt4 *p)
 	struct bpf_fib_lookup fib = {};
 	long ret;
 
-	fib.family = AF_INET;
-	fib.tos = p->tos;
-	fib.l4_protocol = p->proto;
-	fib.sport = p->sport;
-	fib.dport = p->dport;
-	fib.tot_len = p->tot_len;
-	fib.ipv4_src = p->saddr;
-	fib.ipv4_dst = p->daddr;
-	fib.ifindex = skb->ingress_ifindex ? skb->ingress_ifindex : skb->ifindex;
+	fib4_request(&fib, p, skb->ingress_ifindex ? skb->ingress_ifindex : skb->ifindex);
 
 	ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)

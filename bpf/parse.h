@@ -87,4 +87,18 @@ static __always_inline bool pkt4_is_syn(const struct pkt4 *p)
 	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN;
 }
 
+/* the FIB question for a packet as it will leave (after its rewrite): route and neighbour from ifindex on */
+static __always_inline void fib4_request(struct bpf_fib_lookup *fib, const struct pkt4 *p, __u32 ifindex)
+{
+	fib->family = AF_INET;
+	fib->tos = p->tos;
+	fib->l4_protocol = p->proto;
+	fib->sport = p->sport;
+	fib->dport = p->dport;
+	fib->tot_len = p->tot_len;
+	fib->ipv4_src = p->saddr;
+	fib->ipv4_dst = p->daddr;
+	fib->ifindex = ifindex;
+}
+
 #endif /* DP_PARSE_H */

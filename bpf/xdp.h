@@ -204,15 +204,7 @@ static __always_inline struct verdict xdp_forward(struct xdp_md *ctx, struct xdp
 
 	if (next->ttl <= 1)
 		return verdict(XDP_PASS, REASON_XDP_PASS_TO_STACK); /* the stack sends the ICMP time exceeded */
-	fib.family = AF_INET;
-	fib.tos = next->tos;
-	fib.l4_protocol = next->proto;
-	fib.sport = next->sport;
-	fib.dport = next->dport;
-	fib.tot_len = next->tot_len;
-	fib.ipv4_src = next->saddr;
-	fib.ipv4_dst = next->daddr;
-	fib.ifindex = ctx->ingress_ifindex;
+	fib4_request(&fib, next, ctx->ingress_ifindex);
 
 	ret = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 	if (ret != BPF_FIB_LKUP_RET_SUCCESS)
@@ -236,7 +228,7 @@ static __always_inline struct verdict handle_xdp_from_netdev(struct xdp_md *ctx)
 {
 	struct lb4_flow flow = {};
 	struct lb4_service *svc;
-	struct ct4_entry *rev;
+	struct ct4_entry rev;
 	struct xdp_hdrs h = {};
 	struct lb4_key key;
 	struct pkt4 p, next;
@@ -252,15 +244,10 @@ static __always_inline struct verdict handle_xdp_from_netdev(struct xdp_md *ctx)
 	now = now_seconds();
 
 	/* the replies of SNATed external flows, from the remote backend's node: back out to the client */
-	rev = ct4_lookup(&p, CT_REPLY, now);
-	if (rev && (rev->flags & CT_F_EXTERNAL)) {
-		struct ct4_entry r;
-
-		ct4_refresh(rev, &p, now);
-		r = *rev;
+	if (ct4_reply_of(&p, CT_F_EXTERNAL, now, &rev)) {
 		next = p;
-		pkt4_nat(&next, &r);
-		return xdp_forward(ctx, &h, &p, &next, &r, REASON_REV_NAT);
+		pkt4_nat(&next, &rev);
+		return xdp_forward(ctx, &h, &p, &next, &rev, REASON_REV_NAT);
 	}
 
 	svc = lb4_lookup_service(&p, LB_SCOPE_EXT, &key);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The sections that say what ran and where: scenario, environment, and the data itself as downloads.
-import { xdpModeLines } from './summary.ts';
+import { xdpModes } from './summary.ts';
 import { stringify } from 'csv-stringify/sync';
 import { samplesCsv, type Results } from '../runner/results.ts';
 import { fmt } from './table.ts';
@@ -44,10 +44,9 @@ export const environmentSection: ReportSection = {
   title: 'Environment',
   render: ({ results: res }) => {
     const e = res.environment;
-    const xdp = xdpModeLines(res.syncs);
     const machine = facts([
       ['kernel', e.kernel],
-      ...xdp.map((l): [string, string] => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]),
+      ...xdpModes(res.syncs).map(([dp, nodes]): [string, string] => [`XDP attach mode (${dp})`, nodes]),
       ['os', e.os],
       ['cpu', `${e.cpu.model} × ${e.cpu.count}${e.cpu.governor ? `, governor ${e.cpu.governor}` : ''}`],
       ['memory', `${(e.memoryBytes / 2 ** 30).toFixed(1)} GiB`],

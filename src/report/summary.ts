@@ -77,7 +77,7 @@ export function renderSummary(res: Results): string {
       return [r.datapath, step(r), fmt(r.summary?.median), fmt(r.summary?.max), fmt(rules?.summary?.max)];
     });
   if (syncRows.length) out.push('', textTable(['datapath', 'services', 'sync ms (median node)', 'sync ms (max)', 'rules per node'], syncRows));
-  out.push(...xdpModeLines(res.syncs));
+  out.push(...xdpModes(res.syncs).map(([dp, nodes]) => `XDP attach mode (${dp}): ${nodes}`));
   const invalid = res.samples.filter((s) => !s.valid);
   if (invalid.length) {
     out.push('', `${invalid.length} invalid sample(s), kept out of the statistics:`);
@@ -87,8 +87,8 @@ export function renderSummary(res: Results): string {
   return out.join('\n');
 }
 
-/** where each datapath's XDP program really ran (native, generic), as its agents reported at every sync */
-export function xdpModeLines(syncs: Results['syncs']): string[] {
+/** where each datapath's XDP program really ran, as its agents reported at every sync: [datapath, "node0: native, …"] */
+export function xdpModes(syncs: Results['syncs']): [datapath: string, nodes: string][] {
   const modes = new Map<string, Set<string>>();
   for (const y of syncs) {
     const mode = y.detail?.xdpMode;
@@ -98,5 +98,5 @@ export function xdpModeLines(syncs: Results['syncs']): string[] {
     set.add(`${y.node}: ${mode}${fallback}`);
     modes.set(y.datapath, set);
   }
-  return [...modes].map(([dp, set]) => `XDP attach mode (${dp}): ${[...set].sort().join(', ')}`);
+  return [...modes].map(([dp, set]) => [dp, [...set].sort().join(', ')]);
 }

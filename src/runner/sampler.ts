@@ -61,10 +61,9 @@ export function cpuPlacement(): { local: number; remote: number } {
   return cpus().length > 1 ? { local: 0, remote: 1 } : { local: 0, remote: 0 };
 }
 
-/** /proc/net/netstat and /proc/net/snmp of one namespace, as `TcpExt.X` / `Tcp.X` counters */
+/** /proc/net/netstat and /proc/net/snmp of one namespace in one read, as `TcpExt.X` / `Tcp.X` counters */
 async function tcpCounters(netns: string): Promise<Record<string, number>> {
-  const [netstat, snmp] = await Promise.all(['/proc/net/netstat', '/proc/net/snmp'].map((f) => run(['cat', f], { netns })));
-  return { ...parseNetstat(netstat!.stdout), ...parseNetstat(snmp!.stdout) };
+  return parseNetstat((await run(['cat', '/proc/net/netstat', '/proc/net/snmp'], { netns })).stdout);
 }
 
 async function snapshot(plan: LabPlan, client: PodPlan, server: PodPlan): Promise<CounterSnapshot> {

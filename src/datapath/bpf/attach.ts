@@ -33,19 +33,7 @@ export interface TcAttachment {
 export function attachTc(progFd: number, ifindex: number, direction: TcDirection, linkPin?: string): TcAttachment {
   const a = bind();
   const fd = a.linkCreate(progFd, ifindex, direction === 'ingress' ? TCX_INGRESS : TCX_EGRESS, null);
-  if (fd >= 0) {
-    const att: TcAttachment = { kind: 'tcx', ifindex, direction, linkFd: fd };
-    if (linkPin) {
-      try {
-        pinFd(fd, linkPin);
-        att.linkPin = linkPin;
-      } catch (e) {
-        detachTc(att);
-        throw e;
-      }
-    }
-    return att;
-  }
+  if (fd >= 0) return pinLink({ kind: 'tcx', ifindex, direction, linkFd: fd }, linkPin);
   if (fd !== -EINVAL && fd !== -EOPNOTSUPP && fd !== -ENOTSUPP) check(`attaching tcx ${direction} on ifindex ${ifindex}`, fd);
   takeLog();
   return attachLegacyTc(progFd, ifindex, direction);
@@ -79,17 +67,36 @@ function attachLegacyTc(progFd: number, ifindex: number, direction: TcDirection)
 }
 
 /** idempotent; never throws for a device that is already gone (its hooks went with it) */
+/** a BPF link (tcx or XDP), pinned when a path is given so it survives this process; closed again if pinning fails */
+function pinLink<T extends { linkFd?: number; linkPin?: string }>(att: T, linkPin: string | undefined): T {
+  if (!linkPin) return att;
+  try {
+    pinFd(att.linkFd!, linkPin);
+    att.linkPin = linkPin;
+  } catch (e) {
+    closeLink(att);
+    throw e;
+  }
+  return att;
+}
+
+/** unpin, detach and close a link; idempotent */
+function closeLink(att: { linkFd?: number; linkPin?: string }): void {
+  if (att.linkPin) unpin(att.linkPin);
+  if (att.linkFd !== undefined && att.linkFd >= 0) {
+    const a = bind();
+    a.linkDetach(att.linkFd);
+    a.closeFd(att.linkFd);
+  }
+  att.linkFd = -1;
+}
+
 export function detachTc(att: TcAttachment): void {
-  const a = bind();
   if (att.kind === 'tcx') {
-    if (att.linkPin) unpin(att.linkPin);
-    if (att.linkFd !== undefined && att.linkFd >= 0) {
-      a.linkDetach(att.linkFd);
-      a.closeFd(att.linkFd);
-    }
-    att.linkFd = -1;
+    closeLink(att);
     return;
   }
+  const a = bind();
   if (att.handle === undefined) return;
   const hook = tcHook(att.ifindex, att.direction === 'ingress' ? BPF_TC_INGRESS : BPF_TC_EGRESS);
   a.tcDetach(hook, tcOpts(0, att.handle, att.priority));
@@ -135,26 +142,10 @@ export function attachXdp(progFd: number, ifindex: number, request: XdpModeReque
     fd = tryMode(mode);
   }
   check(`attaching XDP (${mode}) on ifindex ${ifindex}`, fd);
-  const att: XdpAttachment = { kind: 'xdp', ifindex, mode, linkFd: fd, ...(fallbackReason ? { fallbackReason } : {}) };
-  if (linkPin) {
-    try {
-      pinFd(fd, linkPin);
-      att.linkPin = linkPin;
-    } catch (e) {
-      detachXdp(att);
-      throw e;
-    }
-  }
-  return att;
+  return pinLink<XdpAttachment>({ kind: 'xdp', ifindex, mode, linkFd: fd, ...(fallbackReason ? { fallbackReason } : {}) }, linkPin);
 }
 
 /** idempotent; a device that is gone took its XDP hook with it */
 export function detachXdp(att: XdpAttachment): void {
-  if (att.linkPin) unpin(att.linkPin);
-  if (att.linkFd >= 0) {
-    const a = bind();
-    a.linkDetach(att.linkFd);
-    a.closeFd(att.linkFd);
-  }
-  att.linkFd = -1;
+  closeLink(att);
 }

@@ -12,11 +12,9 @@ import { MAP_NAMES, encodeBackendId, encodeLb4Backend, encodeLb4Key, encodeLb4Se
 import { BpfDatapathObject, PROGRAMS } from '../../../src/datapath/bpf/object.ts';
 import { REASONS } from '../../../src/datapath/bpf/reasons.ts';
 import { computeEntries, diffEntries, indexEntries, newEntryIds, type EntryDiff, type EntryIndex } from '../../../src/datapath/ebpf/entries.ts';
-import { SYN_OPTIONS, buildPacket, parsePacket } from './packet.ts';
+import { SYN_OPTIONS, buildPacket, parsePacket, TC_ACT_OK, TC_ACT_SHOT } from './packet.ts';
 
 const isRoot = process.getuid?.() === 0;
-const TC_ACT_OK = 0;
-const TC_ACT_SHOT = 2;
 const CLIENT = '10.244.0.10';
 const VIP = '10.96.0.30';
 const A = '10.244.1.10';

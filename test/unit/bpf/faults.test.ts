@@ -13,12 +13,10 @@ import { LibbpfError } from '../../../src/datapath/bpf/libbpf.ts';
 import { BpfDatapathObject, PROGRAMS } from '../../../src/datapath/bpf/object.ts';
 import { REASONS, type ReasonName } from '../../../src/datapath/bpf/reasons.ts';
 import { computeEntries, newEntryIds, serviceEntries } from '../../../src/datapath/ebpf/entries.ts';
-import { SYN_OPTIONS, buildPacket } from './packet.ts';
+import { SYN_OPTIONS, buildPacket, TC_ACT_OK, TC_ACT_SHOT } from './packet.ts';
 import { TestBuilds } from './build.ts';
 
 const isRoot = process.getuid?.() === 0;
-const TC_ACT_OK = 0;
-const TC_ACT_SHOT = 2;
 const CT_SIZE = 64;
 
 describe.skipIf(!isRoot)('BPF object faults (root only)', () => {

@@ -29,11 +29,10 @@ import { BpfDatapathObject, PROGRAMS } from '../../../src/datapath/bpf/object.ts
 import { METRICS_DIRS, REASONS, reasonLabel, type ReasonName } from '../../../src/datapath/bpf/reasons.ts';
 import { computeEntries, newEntryIds, serviceEntries } from '../../../src/datapath/ebpf/entries.ts';
 import { run } from '../../../src/util/exec.ts';
-import { ETH_HLEN, HOST_MAC, POD_MAC, SYN_OPTIONS, buildPacket, internetChecksum, parsePacket, type PacketSpec, type Parsed } from './packet.ts';
+import {
+  ETH_HLEN, HOST_MAC, POD_MAC, SYN_OPTIONS, buildPacket, internetChecksum, parsePacket, type PacketSpec, type Parsed, TC_ACT_OK, TC_ACT_SHOT, TC_ACT_REDIRECT, expectValidChecksums,
+} from './packet.ts';
 
-const TC_ACT_OK = 0;
-const TC_ACT_SHOT = 2;
-const TC_ACT_REDIRECT = 7;
 /** after a FIB lookup the verdict depends on the test machine's routes: redirect, or back to the stack */
 const FORWARDED = [TC_ACT_OK, TC_ACT_REDIRECT] as const;
 
@@ -356,8 +355,7 @@ describe.skipIf(!isRoot)('lb_tc.bpf.o through BPF_PROG_TEST_RUN (root only)', ()
       if (step.unchanged) expect(result.data.equals(input), `${where}: packet modified`).toBe(true);
       if (result.retval === TC_ACT_SHOT || result.data.readUInt16BE(12) !== 0x0800) return;
       const out = parsePacket(result.data);
-      expect(out.ipChecksumOk, `${where}: IPv4 header checksum`).toBe(true);
-      if (out.proto === 6 || out.proto === 17 || out.proto === 1) expect(out.l4ChecksumOk, `${where}: L4 checksum`).toBe(true);
+      expectValidChecksums(out, where);
       const want = typeof step.out === 'function' ? step.out(ctx) : step.out;
       if (want) expect(out, where).toMatchObject(want);
       step.check?.(out, ctx, result.retval);

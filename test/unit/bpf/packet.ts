@@ -1,7 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Ethernet/IPv4/TCP|UDP packets built and parsed in TypeScript for BPF_PROG_TEST_RUN suites, with checksums
 // computed and verified here, independently of the kernel's helpers.
+import { expect } from 'vitest';
 import { intToIp, ipToInt } from '../../../src/util/ip.ts';
+
+/** program verdicts as BPF_PROG_TEST_RUN returns them (linux/pkt_cls.h, linux/bpf.h) */
+export const TC_ACT_OK = 0;
+export const TC_ACT_SHOT = 2;
+export const TC_ACT_REDIRECT = 7;
+export const XDP_DROP = 1;
+export const XDP_PASS = 2;
+export const XDP_REDIRECT = 4;
 
 export const ETH_HLEN = 14;
 const ETH_P_IP = 0x0800;
@@ -192,4 +201,10 @@ function parseQuoted(pkt: Buffer): Parsed {
     sport: l4.readUInt16BE(0),
     dport: l4.readUInt16BE(2),
   };
+}
+
+/** a program's output carries a valid IPv4 header checksum and, for TCP, UDP and ICMP, a valid L4 checksum */
+export function expectValidChecksums(out: Parsed, where: string): void {
+  expect(out.ipChecksumOk, `${where}: IPv4 header checksum`).toBe(true);
+  if (out.proto === 6 || out.proto === 17 || out.proto === 1) expect(out.l4ChecksumOk, `${where}: L4 checksum`).toBe(true);
 }

@@ -27,10 +27,8 @@ import { IdentityAllocator, computePolicyEntries } from '../../../src/datapath/e
 import { PolicyMaps } from '../../../src/datapath/ebpf/policy-sync.ts';
 import { modelKubeObjects, standardModel } from '../../../src/netpol/model.ts';
 import { run } from '../../../src/util/exec.ts';
-import { SYN_OPTIONS, buildPacket, parsePacket, type PacketSpec } from './packet.ts';
+import { SYN_OPTIONS, buildPacket, parsePacket, type PacketSpec, TC_ACT_OK, TC_ACT_SHOT } from './packet.ts';
 
-const TC_ACT_OK = 0;
-const TC_ACT_SHOT = 2;
 const XA = '10.244.0.10';
 const XB = '10.244.0.11';
 const XC = '10.244.0.12';

@@ -144,6 +144,10 @@ describe('validityReasons', () => {
   it('reads Tcp.InCsumErrors from /proc/net/snmp with the same parser', () => {
     const snmp = 'Tcp: RtoAlgorithm RtoMin InSegs InErrs InCsumErrors\nTcp: 1 200 518 450 450\n';
     expect(parseNetstat(snmp)['Tcp.InCsumErrors']).toBe(450);
+    // the sampler reads both files with one `cat`: the groups' prefixes do not overlap
+    const both = parseNetstat(`${NETSTAT_AFTER}\n${snmp}`);
+    expect(both['Tcp.InCsumErrors']).toBe(450);
+    expect(both['TcpExt.TCPSynRetrans']).toBe(parseNetstat(NETSTAT_AFTER)['TcpExt.TCPSynRetrans']);
   });
 
   it('ignores listenDrops unless both snapshots have it', () => {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The console summary: CPU per transaction / per GB next to latency and rate, and the XDP mode each node attached.
 import { describe, expect, it } from 'vitest';
-import { renderSummary, xdpModeLines } from '../../../src/report/summary.ts';
+import { renderSummary, xdpModes } from '../../../src/report/summary.ts';
 import type { ResultRecord, Results } from '../../../src/runner/results.ts';
 import { fmt } from '../../../src/report/table.ts';
 import { fixture } from './fixtures.ts';
@@ -43,7 +43,8 @@ describe('console summary', () => {
       sync('xdp', 'node1', { xdpMode: 'generic', xdpFallback: 'native XDP: Operation not supported (errno 95)\nmore' }),
       sync('xdp', 'node0', { xdpMode: 'native' }),
     ];
-    expect(xdpModeLines(syncs)).toEqual(['XDP attach mode (xdp): node0: native, node1: generic (native refused: native XDP: Operation not supported (errno 95))']);
-    expect(xdpModeLines(syncs.slice(0, 1))).toEqual([]);
+    expect(xdpModes(syncs)).toEqual([['xdp', 'node0: native, node1: generic (native refused: native XDP: Operation not supported (errno 95))']]);
+    expect(xdpModes(syncs.slice(0, 1))).toEqual([]);
+    expect(renderSummary({ ...fixture('synthetic-4x5'), syncs })).toContain('XDP attach mode (xdp): node0: native, node1: generic');
   });
 });
